@@ -1,0 +1,269 @@
+"""The Jupyter server extension: configuration, services and their life cycle.
+
+``pip install`` enables it for every Jupyter server (``jupyter lab``, ``jupyter server``);
+``jupyter jobserver`` runs a server with it on its own. With no configuration at all it
+keeps jobs in an SQLite file in Jupyter's data directory and runs them in warm local
+workers, one per core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import os
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Dict, Float, Int, List, Set, Type, Unicode, default
+
+from ._version import __version__
+from .events import JobEvents
+from .executor import Executor, LocalExecutor
+from .handlers import default_handlers
+from .jobs import JobService, JobSettings, User
+from .scripts import ScriptRegistry, function_references
+from .store import SQLiteStore, Store, StoreRunner
+
+
+class JobServerApp(ExtensionApp):
+    """Run shared algorithms as reproducible jobs from Jupyter."""
+
+    name = "jobserver"
+    version = __version__
+    description = __doc__
+    extension_url = "/jobserver/api/scripts"
+    load_other_extensions = True
+
+    # --- where things are ------------------------------------------------------------
+
+    state_dir = Unicode(
+        help="Folder for the job server's own files: the SQLite store and job output.",
+    ).tag(config=True)
+
+    db_url = Unicode(
+        help=(
+            "Where job records live: a path or sqlite:/// URL for the embedded store "
+            "(default: jobserver.sqlite in state_dir)."
+        ),
+    ).tag(config=True)
+
+    jobs_dir = Unicode(
+        help="Folder that holds each job's captured output (default: jobs/ in state_dir).",
+    ).tag(config=True)
+
+    store_class = Type(
+        default_value=SQLiteStore,
+        klass=Store,
+        help="The store implementation (jobs and data documents).",
+    ).tag(config=True)
+
+    executor_class = Type(
+        default_value=LocalExecutor,
+        klass=Executor,
+        help="The executor implementation (where processes run).",
+    ).tag(config=True)
+
+    workers = Int(
+        0,
+        help="Warm worker processes of the local executor (0: one per core).",
+    ).tag(config=True)
+
+    # --- scripts ---------------------------------------------------------------------
+
+    scripts = Dict(
+        help=(
+            "Scripts to offer, by name: 'package.module:function' for a Python function. "
+            "They add to (and override) those registered by installed packages."
+        ),
+    ).tag(config=True)
+
+    entry_point_scripts = Bool(
+        True,
+        help="Offer the scripts that installed packages register (entry-point group "
+        "jupyter_jobserver.scripts), including this package's examples.",
+    ).tag(config=True)
+
+    exclude_scripts = List(
+        Unicode(),
+        help="Names (or glob patterns) of scripts not to offer.",
+    ).tag(config=True)
+
+    preload_scripts = Bool(
+        True,
+        help="Import every function script's module when a worker starts, so even the "
+        "first job of a script starts in milliseconds.",
+    ).tag(config=True)
+
+    # --- limits and defaults ---------------------------------------------------------
+
+    default_timeout = Float(
+        0.0,
+        help="Seconds a job may run when it does not ask for a timeout (0: no limit).",
+    ).tag(config=True)
+
+    max_timeout = Float(
+        0.0,
+        help="The longest timeout a job may ask for, in seconds (0: no limit).",
+    ).tag(config=True)
+
+    max_active_jobs_per_user = Int(
+        0,
+        help="Jobs one user may have queued or running at once (0: no limit); "
+        "more are refused with 429.",
+    ).tag(config=True)
+
+    max_result_size = Int(
+        64 << 20,
+        help="Largest job result, in bytes of JSON; a larger one fails the job with a "
+        "message saying so.",
+    ).tag(config=True)
+
+    requeue_on_restart = Bool(
+        True,
+        help="Queue again, at start-up, jobs that were queued when the server stopped "
+        "(otherwise they are failed). Jobs that were running are always failed.",
+    ).tag(config=True)
+
+    # --- who may do what -------------------------------------------------------------
+
+    allow_eval = Bool(
+        False,
+        help="Allow eval jobs (raw Python code) for admin_users. They run in a worker, "
+        "never in the server, but can do anything the server's account can.",
+    ).tag(config=True)
+
+    single_user = Bool(
+        allow_none=True,
+        default_value=None,
+        help=(
+            "Treat everyone who is let in as the server's owner (server_owner), as a "
+            "personal Jupyter server does. Default: on, unless the identity provider names "
+            "users (JupyterHub and other multi-user set-ups)."
+        ),
+    ).tag(config=True)
+
+    server_owner = Unicode(
+        help="Owner of the jobs of a single-user server (default: the account running it).",
+    ).tag(config=True)
+
+    admin_users = Set(
+        Unicode(),
+        help="Users who may run eval jobs and see and manage everyone's jobs "
+        "(default: the owner of a single-user server).",
+    ).tag(config=True)
+
+    @default("state_dir")
+    def _default_state_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "jobserver")
+
+    @default("db_url")
+    def _default_db_url(self) -> str:
+        return os.path.join(self.state_dir, "jobserver.sqlite")
+
+    @default("jobs_dir")
+    def _default_jobs_dir(self) -> str:
+        return os.path.join(self.state_dir, "jobs")
+
+    @default("server_owner")
+    def _default_server_owner(self) -> str:
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "owner"
+
+    # --- the services ----------------------------------------------------------------
+
+    def initialize_settings(self) -> None:
+        """Build the services; nothing starts running until the server does."""
+        if self.single_user is None:
+            self.single_user = _names_no_users(self.serverapp.identity_provider)
+        if not self.admin_users and self.single_user:
+            self.admin_users = {self.server_owner}
+        self.store = self.store_class(parent=self, url=self.db_url)
+        self.store_runner = StoreRunner(self.store)
+        self._references = function_references(
+            self.scripts, entry_points=self.entry_point_scripts, exclude=self.exclude_scripts
+        )
+        executor_kwargs: dict[str, Any] = {"parent": self, "log": self.log}
+        if self.workers:
+            executor_kwargs["workers"] = self.workers
+        self.executor = self.executor_class(**executor_kwargs)
+        if self.preload_scripts and isinstance(self.executor, LocalExecutor):
+            modules = {ref.partition(":")[0] for ref, _ in self._references.values()}
+            self.executor.preload_modules = sorted(set(self.executor.preload_modules) | modules)
+        self.events = JobEvents()
+        self.registry = ScriptRegistry(log=self.log)
+        self.jobs = JobService(
+            store=self.store_runner,
+            executor=self.executor,
+            registry=self.registry,
+            jobs_dir=self.jobs_dir,
+            settings=JobSettings(
+                default_timeout=self.default_timeout or None,
+                max_timeout=self.max_timeout or None,
+                max_active_jobs_per_user=self.max_active_jobs_per_user,
+                max_result_bytes=self.max_result_size,
+                requeue_on_restart=self.requeue_on_restart,
+                allow_eval=self.allow_eval,
+            ),
+            events=self.events,
+            log=self.log,
+        )
+        self._started: asyncio.Task[None] | None = None
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(default_handlers)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Start the workers, describe the scripts, reconcile the store."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._start())
+        await self._started
+
+    async def _start(self) -> None:
+        os.makedirs(self.jobs_dir, exist_ok=True)
+        await asyncio.to_thread(self.store.open)
+        await self.executor.start(self.jobs)
+        references = {name: ref for name, (ref, _) in self._references.items()}
+        try:
+            descriptions = await self.executor.describe(references)
+        except Exception as exc:
+            self.registry.fail(str(exc))
+        else:
+            sources = {name: source for name, (_, source) in self._references.items()}
+            self.registry.fill(descriptions, sources)
+        await self.jobs.start()
+        self.log.info(
+            "jobserver %s | %d script(s), %d worker(s), store %s",
+            __version__,
+            len(self.registry.all()),
+            getattr(self.executor, "worker_count", 0),
+            self.db_url,
+        )
+
+    async def stop_extension(self) -> None:
+        """Stop the workers and close the store."""
+        if self._started is not None:
+            with contextlib.suppress(Exception):  # a failed start is logged already
+                await self._started
+        await self.jobs.stop()
+        await asyncio.to_thread(self.store_runner.close)
+
+    def user_for(self, identity: Any) -> User:
+        """The service-level user for Jupyter's authenticated identity."""
+        name = self.server_owner if self.single_user else identity.username
+        return User(name=name, admin=name in self.admin_users)
+
+
+def _names_no_users(identity_provider: Any) -> bool:
+    """Jupyter's own identity providers give each token login a random name."""
+    from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
+
+    return type(identity_provider) in (IdentityProvider, PasswordIdentityProvider) or (
+        type(identity_provider).__name__ == "LegacyIdentityProvider"
+    )
+
+
+main = launch_new_instance = JobServerApp.launch_instance

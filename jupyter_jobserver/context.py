@@ -1,0 +1,138 @@
+"""The running job, as seen from inside a script.
+
+A script imports this module to report progress, learn its job id and core count, get a
+process pool sized to its cores, and write log lines::
+
+    from jupyter_jobserver import context
+
+    def fit(data, steps: int = 100):
+        for i in range(steps):
+            ...
+            context.progress((i + 1) / steps, f"step {i + 1} of {steps}")
+
+Outside a job every function still works: ``job_id()`` is ``None``, ``progress`` does
+nothing, ``log`` writes to stderr. A file script in any language gets the same through
+its environment: ``JUPYTER_JOBSERVER_JOB_ID``, ``JUPYTER_JOBSERVER_CORES`` and, for
+progress, a line ``<fraction> <message>`` written to the file descriptor named by
+``JUPYTER_JOBSERVER_PROGRESS_FD`` (this module does that for Python file scripts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+ENV_JOB_ID = "JUPYTER_JOBSERVER_JOB_ID"
+ENV_CORES = "JUPYTER_JOBSERVER_CORES"
+ENV_PROGRESS_FD = "JUPYTER_JOBSERVER_PROGRESS_FD"
+
+#: progress reports closer together than this are folded into the next one
+PROGRESS_INTERVAL = 0.1
+
+
+class _JobState:
+    """What the worker tells this module about the job it is running."""
+
+    def __init__(self) -> None:
+        self.job_id: str | None = None
+        self.cores = 1
+        self.report: Callable[[dict[str, Any]], None] | None = None
+        self.latest: dict[str, Any] | None = None
+        self.sent_at = 0.0
+        self.pending = False
+        self.pool: Executor | None = None
+
+    def begin(self, job_id: str, cores: int, report: Callable[[dict[str, Any]], None]) -> None:
+        self.__init__()  # type: ignore[misc]
+        self.job_id, self.cores, self.report = job_id, cores, report
+
+    def flush(self) -> None:
+        """Send a report that was folded, once its interval has passed (the worker's
+        flusher thread calls this, so a last report before a long pause is not held)."""
+        due = time.monotonic() - self.sent_at >= PROGRESS_INTERVAL
+        if self.pending and due and self.report is not None and self.latest is not None:
+            self.pending = False
+            self.sent_at = time.monotonic()
+            self.report(self.latest)
+
+    def end(self) -> dict[str, Any] | None:
+        """Forget the job; return its last progress so the worker can store it."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        latest = self.latest
+        self.__init__()  # type: ignore[misc]
+        return latest
+
+
+_state = _JobState()
+
+
+def job_id() -> str | None:
+    """The id of the job this code runs in, or ``None`` outside a job."""
+    return _state.job_id or os.environ.get(ENV_JOB_ID)
+
+
+def cores() -> int:
+    """How many cores this job may use (what the script declared)."""
+    if _state.job_id:
+        return _state.cores
+    try:
+        return max(1, int(os.environ.get(ENV_CORES, "1")))
+    except ValueError:
+        return 1
+
+
+def pool() -> Executor:
+    """A process pool with one process per core of this job, shut down when it ends.
+
+    Functions given to it must be importable (defined at module level), as with any
+    ``ProcessPoolExecutor``.
+    """
+    if _state.pool is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _state.pool = ProcessPoolExecutor(
+            max_workers=cores(), mp_context=multiprocessing.get_context("spawn")
+        )
+    return _state.pool
+
+
+def progress(fraction: float | None = None, message: str | None = None) -> None:
+    """Report how far the job is: ``fraction`` between 0 and 1, and/or a short message.
+
+    Cheap enough to call in a tight loop: reports closer than 0.1 s together are folded,
+    and the last one always reaches the job record.
+    """
+    if fraction is not None:
+        fraction = float(fraction)
+        fraction = None if math.isnan(fraction) else min(1.0, max(0.0, fraction))
+    update = {"fraction": fraction, "message": None if message is None else str(message)[:500]}
+    if _state.report is not None:
+        _state.latest = update
+        now = time.monotonic()
+        if now - _state.sent_at >= PROGRESS_INTERVAL or fraction == 1.0:
+            _state.sent_at = now
+            _state.pending = False
+            _state.report(update)
+        else:
+            _state.pending = True
+        return
+    fd = os.environ.get(ENV_PROGRESS_FD)
+    if fd:
+        line = f"{'' if fraction is None else fraction} {update['message'] or ''}".strip()
+        with contextlib.suppress(OSError, ValueError):
+            os.write(int(fd), (line.replace("\n", " ") + "\n").encode())
+
+
+def log(message: str) -> None:
+    """Write a time-stamped line to the job's stderr."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%H:%M:%S")
+    print(f"[{stamp}] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,77 @@
+"""In-process notifications of what happens to jobs.
+
+``GET jobs/{id}?wait=``, the server-sent event stream and the notebook widgets all learn
+of status changes and progress from here instead of polling the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+ALL = "*"
+
+
+class Subscription:
+    """Events for one job (or all jobs) in the order they happened."""
+
+    def __init__(self, bus: JobEvents, key: str) -> None:
+        self._bus = bus
+        self.key = key
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def get(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next event, or ``None`` when ``timeout`` seconds pass first."""
+        if timeout is None:
+            return await self.queue.get()
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    def get_nowait(self) -> dict[str, Any] | None:
+        """The next event if one is waiting, else ``None``."""
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            yield await self.queue.get()
+
+
+class JobEvents:
+    """A publish/subscribe hub keyed by job id."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+
+    @contextlib.contextmanager
+    def subscribe(self, job_id: str = ALL) -> Iterator[Subscription]:
+        subscription = Subscription(self, job_id)
+        self._subscribers[job_id].add(subscription)
+        try:
+            yield subscription
+        finally:
+            subscribers = self._subscribers.get(job_id)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._subscribers[job_id]
+
+    def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        """Deliver ``event`` (which names its ``event`` kind) to the job's subscribers."""
+        event = {**event, "job_id": job_id}
+        for key in (job_id, ALL):
+            for subscription in self._subscribers.get(key, ()):
+                subscription.queue.put_nowait(event)
+
+    def has_subscribers(self, job_id: str) -> bool:
+        return bool(self._subscribers.get(job_id) or self._subscribers.get(ALL))

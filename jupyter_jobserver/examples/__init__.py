@@ -1,0 +1,1 @@
+"""Example scripts this package registers, so a new server has something to run."""

@@ -1,0 +1,443 @@
+"""The local executor: a pool of warm worker processes on this machine.
+
+Workers start once and are reused. Tasks wait in one queue and start strictly in the
+order they were submitted, each when a worker is free and enough cores are: a task that
+needs more cores than are free holds the ones behind it, so big jobs are not starved.
+
+A worker that crashes fails only the task it was running and is replaced; cancel and
+timeout kill the worker's whole process tree and replace it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from traitlets import Dict, Float, Int, List, Unicode, default
+
+from ..proctree import kill_tree
+from .base import Executor, ExecutorListener, Outcome, Task
+
+#: a worker that dies this many times in a row before it is ready means workers cannot start
+START_FAILURES_LIMIT = 3
+
+
+class _Describe:
+    """A request to describe scripts, queued like a one-core task."""
+
+    cores = 1
+    timeout: float | None = None
+
+    def __init__(self, scripts: dict[str, str], future: asyncio.Future[Any], timeout: float):
+        self.scripts = scripts
+        self.future = future
+        self.timeout = timeout
+        self.job_id = ""
+
+
+class _Worker:
+    """The server's handle on one worker process."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], conn: Connection, lifeline: int) -> None:
+        self.proc = proc
+        self.conn = conn
+        self.lifeline = lifeline
+        self.ready = False
+        self.retiring = False
+        self.task: Task | _Describe | None = None
+        self.jobs = 0
+        self.ending: Outcome | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill(self) -> None:
+        """Kill the worker and everything it started; it takes no more tasks."""
+        self.ready = False
+        kill_tree(self.proc.pid)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        with contextlib.suppress(OSError):
+            os.close(self.lifeline)
+
+
+class LocalExecutor(Executor):
+    """Runs jobs in a pool of warm worker processes on this machine."""
+
+    workers = Int(
+        0,
+        help="Number of warm worker processes (0: one per core, see `cores`).",
+    ).tag(config=True)
+
+    total_cores = Int(
+        0,
+        help="Cores the executor may keep busy at once (0: the cores this process may use).",
+    ).tag(config=True)
+
+    preload_modules = List(
+        Unicode(),
+        help="Modules every worker imports when it starts, so the first job is fast.",
+    ).tag(config=True)
+
+    python = Unicode(
+        help="The Python interpreter that runs workers (default: the server's).",
+    ).tag(config=True)
+
+    worker_env = Dict(
+        value_trait=Unicode(),
+        help="Extra environment variables for worker processes.",
+    ).tag(config=True)
+
+    worker_memory_limit = Int(
+        0,
+        help=(
+            "Address-space limit of each worker in bytes (0: none). A job that goes over "
+            "gets a MemoryError instead of pushing the machine into swap."
+        ),
+    ).tag(config=True)
+
+    max_jobs_per_worker = Int(
+        0,
+        help="Replace a worker after it ran this many jobs (0: never), to shed leaked memory.",
+    ).tag(config=True)
+
+    describe_timeout = Float(
+        120.0,
+        help="Seconds a worker may take to import and describe the registered scripts.",
+    ).tag(config=True)
+
+    cwd = Unicode(
+        help="Working directory workers start in (default: the server's).",
+    ).tag(config=True)
+
+    @default("python")
+    def _default_python(self) -> str:
+        return sys.executable
+
+    @default("cwd")
+    def _default_cwd(self) -> str:
+        return os.getcwd()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._workers: list[_Worker] = []
+        self._queue: collections.deque[Task | _Describe] = collections.deque()
+        self._running: dict[str, _Worker] = {}
+        self._free = self.cores
+        self._listener: ExecutorListener | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self._start_failures = 0
+        self._broken: str | None = None
+
+    # --- Executor ---------------------------------------------------------------------
+
+    @property
+    def cores(self) -> int:
+        if self.total_cores > 0:
+            return self.total_cores
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers if self.workers > 0 else self.cores
+
+    async def start(self, listener: ExecutorListener) -> None:
+        self._listener = listener
+        self._loop = asyncio.get_running_loop()
+        for _ in range(self.worker_count):
+            self._spawn()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        workers = list(self._workers)
+        for worker in workers:
+            if worker.task is not None:
+                worker.kill()
+            worker.close()  # the lifeline closes: an idle worker ends itself
+        waits = [asyncio.to_thread(_wait, w.proc, 5.0) for w in workers]
+        await asyncio.gather(*waits)
+        for describe in [t for t in self._queue if isinstance(t, _Describe)]:
+            if not describe.future.done():
+                describe.future.set_exception(RuntimeError("the executor stopped"))
+        self._queue.clear()
+        self._workers.clear()
+
+    def submit(self, task: Task) -> None:
+        if self._broken:
+            self._report(task.job_id, _failure("WorkerStartFailed", self._broken))
+            return
+        self._queue.append(task)
+        self._dispatch()
+
+    def cancel(self, job_id: str) -> bool:
+        for task in self._queue:
+            if isinstance(task, Task) and task.job_id == job_id:
+                self._queue.remove(task)
+                self._dispatch()
+                return True
+        worker = self._running.get(job_id)
+        if worker is None:
+            return False
+        worker.ending = Outcome(
+            status="cancelled",
+            error={"type": "Cancelled", "message": "the job was cancelled", "detail": None},
+        )
+        worker.kill()
+        return True
+
+    async def describe(self, scripts: dict[str, str]) -> dict[str, Any]:
+        if not scripts:
+            return {}
+        assert self._loop is not None, "start the executor first"
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._queue.appendleft(_Describe(scripts, future, self.describe_timeout))
+        self._dispatch()
+        return await future
+
+    def running(self) -> list[str]:
+        return list(self._running)
+
+    def queued(self) -> list[str]:
+        return [t.job_id for t in self._queue if isinstance(t, Task)]
+
+    # --- workers ----------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        parent, child = socket.socketpair()
+        life_read, life_write = os.pipe()
+        cmd = [
+            self.python,
+            "-m",
+            "jupyter_jobserver.worker",
+            "--control",
+            str(child.fileno()),
+            "--lifeline",
+            str(life_read),
+        ]
+        for module in self.preload_modules:
+            cmd += ["--preload", module]
+        if self.worker_memory_limit:
+            cmd += ["--memory-limit", str(self.worker_memory_limit)]
+        env = {**os.environ, **self.worker_env}
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                pass_fds=(child.fileno(), life_read),
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.cwd,
+                env=env,
+            )
+        except OSError as exc:
+            parent.close()
+            self._start_failed(f"could not start a worker process: {exc}")
+            return
+        finally:
+            child.close()
+            os.close(life_read)
+        worker = _Worker(proc, Connection(parent.detach()), life_write)
+        self._workers.append(worker)
+        threading.Thread(
+            target=self._read, args=(worker,), name=f"jobserver-worker-{proc.pid}", daemon=True
+        ).start()
+
+    def _read(self, worker: _Worker) -> None:
+        """Hand each message of one worker to the event loop (runs in a thread)."""
+        while True:
+            try:
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                break
+            self._call(self._on_message, worker, message)
+        code = worker.proc.wait()
+        self._call(self._on_exit, worker, code)
+
+    def _call(self, callback: Any, *args: Any) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _on_message(self, worker: _Worker, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "ready":
+            worker.ready = True
+            self._start_failures = 0
+            self._dispatch()
+        elif kind == "progress":
+            if self._listener and isinstance(worker.task, Task):
+                self._listener.job_progress(message["job_id"], message["progress"])
+        elif kind == "done":
+            task = worker.task
+            self._release(worker)
+            if isinstance(task, Task):
+                # reported even if a kill is on its way: the job did finish first
+                self._report(
+                    task.job_id,
+                    Outcome(
+                        status=message["status"],
+                        result=message.get("result"),
+                        error=message.get("error"),
+                        exit_code=message.get("exit_code"),
+                        provenance=message.get("provenance") or {},
+                        progress=message.get("progress"),
+                    ),
+                )
+            self._maybe_retire(worker)
+            self._dispatch()
+        elif kind == "described":
+            task = worker.task
+            self._release(worker)
+            if isinstance(task, _Describe) and not task.future.done():
+                task.future.set_result(message["scripts"])
+            self._dispatch()
+
+    def _on_exit(self, worker: _Worker, code: int) -> None:
+        worker.close()
+        with contextlib.suppress(ValueError):
+            self._workers.remove(worker)
+        if self._stopping:
+            return
+        task = worker.task
+        if task is not None:
+            self._release(worker)
+            ending = worker.ending or _failure(
+                "WorkerDied", f"the worker process running the job {_death(code)}"
+            )
+            if isinstance(task, _Describe):
+                if not task.future.done():
+                    task.future.set_exception(RuntimeError(ending.error["message"]))
+            else:
+                self._report(task.job_id, ending)
+        if not worker.ready and not worker.retiring:
+            self._start_failures += 1
+            if self._start_failures >= START_FAILURES_LIMIT:
+                self._start_failed(
+                    f"worker processes exit before they are ready ({_death(code)}); "
+                    "see the server log"
+                )
+                return
+        self._spawn()
+        self._dispatch()
+
+    def _start_failed(self, reason: str) -> None:
+        self.log.error("jobserver: %s", reason)
+        self._broken = reason
+        while self._queue:
+            task = self._queue.popleft()
+            if isinstance(task, _Describe):
+                if not task.future.done():
+                    task.future.set_exception(RuntimeError(reason))
+            else:
+                self._report(task.job_id, _failure("WorkerStartFailed", reason))
+
+    def _maybe_retire(self, worker: _Worker) -> None:
+        if self.max_jobs_per_worker and worker.jobs >= self.max_jobs_per_worker:
+            worker.retiring = True
+            worker.ready = False
+            with contextlib.suppress(OSError):
+                worker.conn.send({"op": "exit"})
+
+    # --- scheduling -------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        while self._queue and not self._stopping:
+            task = self._queue[0]
+            if task.cores > self._free:
+                return
+            worker = next((w for w in self._workers if w.ready and w.task is None), None)
+            if worker is None:
+                return
+            self._queue.popleft()
+            self._begin(worker, task)
+
+    def _begin(self, worker: _Worker, task: Task | _Describe) -> None:
+        assert self._loop is not None
+        worker.task = task
+        worker.ending = None
+        self._free -= task.cores
+        if isinstance(task, Task):
+            self._running[task.job_id] = worker
+            if self._listener:
+                self._listener.job_started(task.job_id)
+            message = {"op": "run", "task": task.message()}
+        else:
+            message = {"op": "describe", "scripts": task.scripts}
+        if task.timeout:
+            worker.timer = self._loop.call_later(task.timeout, self._time_out, worker)
+        try:
+            worker.conn.send(message)
+        except OSError:
+            worker.kill()  # it is gone; its reader thread reports the exit
+
+    def _time_out(self, worker: _Worker) -> None:
+        task = worker.task
+        if task is None:
+            return
+        if isinstance(task, _Describe):
+            reason = f"describing the scripts took longer than {task.timeout:g} s"
+        else:
+            reason = f"the job ran longer than its timeout of {task.timeout:g} s and was stopped"
+        worker.ending = _failure("Timeout", reason)
+        worker.kill()
+
+    def _release(self, worker: _Worker) -> None:
+        task = worker.task
+        if task is None:
+            return
+        if worker.timer is not None:
+            worker.timer.cancel()
+            worker.timer = None
+        self._free += task.cores
+        if isinstance(task, Task):
+            self._running.pop(task.job_id, None)
+            worker.jobs += 1
+        worker.task = None
+
+    def _report(self, job_id: str, outcome: Outcome) -> None:
+        if self._listener is not None:
+            self._listener.job_finished(job_id, outcome)
+
+
+def _failure(kind: str, message: str) -> Outcome:
+    return Outcome(status="failed", error={"type": kind, "message": message, "detail": None})
+
+
+def _death(code: int) -> str:
+    """Say how a process ended, for a person."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = ""
+        if -code == signal.SIGKILL:
+            hint = " (the system may have run out of memory)"
+        elif -code == signal.SIGSEGV:
+            hint = " (a segmentation fault; see the job's stderr)"
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code}"
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)
+        proc.wait()

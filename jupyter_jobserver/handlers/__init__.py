@@ -1,0 +1,27 @@
+"""URL routes of the job server's REST API (relative: Jupyter adds its base URL)."""
+
+from __future__ import annotations
+
+from .jobs import (
+    JobActionHandler,
+    JobEventsHandler,
+    JobHandler,
+    JobOutputHandler,
+    JobQueryHandler,
+    JobsHandler,
+)
+from .scripts import ScriptHandler, ScriptsHandler
+
+API = r"/jobserver/api"
+_ID = r"(?P<job_id>[^/]+)"
+
+default_handlers = [
+    (rf"{API}/scripts/?", ScriptsHandler),
+    (rf"{API}/scripts/(?P<name>[^/]+)", ScriptHandler),
+    (rf"{API}/jobs/?", JobsHandler),
+    (rf"{API}/jobs/query", JobQueryHandler),
+    (rf"{API}/jobs/{_ID}/output/(?P<stream>[^/]+)", JobOutputHandler),
+    (rf"{API}/jobs/{_ID}/events", JobEventsHandler),
+    (rf"{API}/jobs/{_ID}/(?P<action>[^/]+)", JobActionHandler),
+    (rf"{API}/jobs/{_ID}", JobHandler),
+]

@@ -1,0 +1,140 @@
+"""What every job server handler shares: the user, the services, JSON and errors.
+
+Handlers stay thin: parse the request, call a service, write the answer. Service errors
+(:mod:`jupyter_jobserver.errors`) become ``{"error": code, "message": text}`` with their
+status, so no handler needs a ``try``.
+"""
+
+from __future__ import annotations
+
+import json
+from http.client import responses
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from ..errors import InvalidRequest, JobServerError
+from ..jobs import User
+
+if TYPE_CHECKING:
+    from ..app import JobServerApp
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    429: "limit_reached",
+}
+
+
+class JobServerHandler(APIHandler):
+    """Base class of the job server's REST handlers."""
+
+    auth_resource = "jobserver"
+
+    @property
+    def jobserver(self) -> JobServerApp:
+        return self.settings["jobserver"]
+
+    @property
+    def user(self) -> User:
+        """The person making this request, as the services know them."""
+        return self.jobserver.user_for(self.current_user)
+
+    def json_body(self) -> Any:
+        """The decoded JSON body (``None`` when empty); a 400 when it is not JSON."""
+        body = self.request.body
+        if not body:
+            return None
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+
+    def int_argument(
+        self, name: str, default: int, minimum: int = 0, maximum: int | None = None
+    ) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidRequest(f"{name} must be a whole number, not {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise InvalidRequest(f"{name} must be {bounds}, not {value}")
+        return value
+
+    def float_argument(self, name: str, default: float | None) -> float | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InvalidRequest(f"{name} must be a number of seconds, not {raw!r}") from None
+        if not value >= 0:
+            raise InvalidRequest(f"{name} must be 0 or more")
+        return value
+
+    def list_argument(self, name: str) -> list[str]:
+        """All values of a query parameter, also comma-separated (``?status=a,b``)."""
+        values: list[str] = []
+        for raw in self.get_query_arguments(name):
+            values.extend(v.strip() for v in raw.split(",") if v.strip())
+        return values
+
+    def send(self, model: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(model, separators=(",", ":")))
+
+    def location(self, *parts: str) -> str:
+        base = self.jobserver.serverapp.base_url.rstrip("/")
+        return "/".join([base, "jobserver", "api", *parts])
+
+    # --- errors -------------------------------------------------------------------------
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, JobServerError):
+            self.set_status(exc.status)
+            body = {"error": exc.code, "message": exc.message}
+        elif isinstance(exc, web.HTTPError):
+            message = (
+                exc.log_message % exc.args if exc.log_message and exc.args else exc.log_message
+            )
+            body = {
+                "error": _HTTP_CODES.get(status_code, "error"),
+                "message": message or exc.reason or responses.get(status_code, "error"),
+            }
+        elif status_code < 500:
+            body = {
+                "error": _HTTP_CODES.get(status_code, "error"),
+                "message": self._reason or responses.get(status_code, "error"),
+            }
+        else:
+            body = {
+                "error": "internal_error",
+                "message": "the job server hit an unexpected error; the server log has details",
+            }
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(body))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, JobServerError):
+            self.log.info(
+                "jobserver: %s %s -> %d %s",
+                self.request.method,
+                self.request.path,
+                value.status,
+                value.message,
+            )
+            return
+        super().log_exception(typ, value, tb)

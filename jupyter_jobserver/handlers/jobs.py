@@ -1,0 +1,195 @@
+"""REST handlers for jobs: create, watch, change and remove them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from ..errors import NotFound
+from ..models import JobCreate, JobEdit, JobQuery, JobRerun, parse
+from .base import JobServerHandler
+
+AUTH_RESOURCE = "jobserver"
+#: longest ``?wait=`` a request may hold the connection for
+MAX_WAIT = 300.0
+#: an idle event stream sends a comment this often, so proxies keep it open
+KEEPALIVE = 15.0
+
+
+class JobsHandler(JobServerHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        jobs, total = await self.jobserver.jobs.list(
+            self.user,
+            status=self.list_argument("status"),
+            script=self.list_argument("script"),
+            owner=self.list_argument("owner"),
+            tag=self.list_argument("tag"),
+            sort=self.get_query_argument("sort", None),
+            limit=self.int_argument("limit", 100, 1, 1000),
+            offset=self.int_argument("offset", 0),
+        )
+        self.send({"jobs": jobs, "total": total})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        request = parse(JobCreate, self.json_body())
+        job = await self.jobserver.jobs.create(self.user, request)
+        self.set_header("Location", self.location("jobs", job["id"]))
+        self.send(job, 201)
+
+    @web.authenticated
+    @authorized
+    async def delete(self) -> None:
+        spec: dict = {}
+        for field in ("status", "script"):
+            values = self.list_argument(field)
+            if values:
+                spec[field] = {"$in": values}
+        tags = self.list_argument("tag")
+        if tags:
+            spec["tags"] = {"$all": tags}
+        body = self.json_body()
+        if body is not None:
+            spec = parse(JobQuery, body).filter
+        deleted = await self.jobserver.jobs.delete_many(self.user, JobQuery(filter=spec))
+        self.send({"deleted": deleted})
+
+
+class JobQueryHandler(JobServerHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        request = parse(JobQuery, self.json_body())
+        jobs, total = await self.jobserver.jobs.query(self.user, request)
+        self.send({"jobs": jobs, "total": total})
+
+
+class JobHandler(JobServerHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        wait = self.float_argument("wait", None)
+        jobs = self.jobserver.jobs
+        if wait:
+            job = await jobs.wait(self.user, job_id, min(wait, MAX_WAIT))
+        else:
+            job = await jobs.get(self.user, job_id)
+        self.send(job)
+
+    @web.authenticated
+    @authorized
+    async def patch(self, job_id: str) -> None:
+        request = parse(JobEdit, self.json_body())
+        self.send(await self.jobserver.jobs.edit(self.user, job_id, request))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        await self.jobserver.jobs.delete(self.user, job_id)
+        self.set_status(204)
+        self.finish()
+
+
+class JobActionHandler(JobServerHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str, action: str) -> None:
+        jobs = self.jobserver.jobs
+        if action == "run":
+            job = await jobs.run(self.user, job_id)
+        elif action == "cancel":
+            job = await jobs.cancel(self.user, job_id)
+        elif action == "rerun":
+            job = await jobs.rerun(self.user, job_id, parse(JobRerun, self.json_body()))
+            self.set_header("Location", self.location("jobs", job["id"]))
+        else:
+            raise NotFound(f"no action {action!r}; actions are: run, cancel, rerun")
+        self.send(job, 202)
+
+
+class JobOutputHandler(JobServerHandler):
+    """A job's captured stdout or stderr as text, from a byte ``offset`` on.
+
+    The answer says where to continue (``X-Jobserver-Next-Offset``) and whether the job has
+    finished, so nothing more will come (``X-Jobserver-Complete``). Large output is sent in
+    pieces, never read whole into memory.
+    """
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str, stream: str) -> None:
+        limit = self.int_argument("limit", 0, 0)
+        piece = await self.jobserver.jobs.output(
+            self.user, job_id, stream, self.int_argument("offset", 0), limit or None
+        )
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.set_header("X-Jobserver-Offset", str(piece.start))
+        self.set_header("X-Jobserver-Next-Offset", str(piece.end))
+        self.set_header("X-Jobserver-Complete", "true" if piece.complete else "false")
+        self.set_header("Cache-Control", "no-store")
+        async for chunk in piece.read():
+            self.write(chunk)
+            await self.flush()
+        self.finish()
+
+
+class JobEventsHandler(JobServerHandler):
+    """Server-sent events of one job: ``status``, ``progress``, ``output`` and ``end``."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        jobs = self.jobserver.jobs
+        events = jobs.follow(self.user, job_id)
+        first = await events.__anext__()  # a 404 is still an ordinary JSON answer
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        try:
+            await self._send(first)
+            next_event = asyncio.ensure_future(events.__anext__())
+            while True:
+                done, _ = await asyncio.wait({next_event}, timeout=KEEPALIVE)
+                if not done:
+                    self.write(": keep-alive\n\n")
+                    await self.flush()
+                    continue
+                try:
+                    event = next_event.result()
+                except StopAsyncIteration:
+                    break
+                await self._send(event)
+                if event["event"] == "end":
+                    break
+                next_event = asyncio.ensure_future(events.__anext__())
+        except StreamClosedError:
+            pass  # the client went away
+        finally:
+            await events.aclose()
+        self.finish()
+
+    async def _send(self, event: dict) -> None:
+        data = {k: v for k, v in event.items() if k != "event"}
+        data["time"] = time.time()
+        self.write(f"event: {event['event']}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n")
+        await self.flush()

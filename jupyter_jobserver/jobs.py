@@ -1,0 +1,777 @@
+"""The job service: every operation on jobs, for every front end.
+
+REST handlers, the Python client (through REST), widgets and magics all end here. The
+service owns the job state machine and the record; the executor runs processes; the
+store keeps records. Nothing here knows about HTTP.
+
+State machine::
+
+    created ──run──▶ queued ──▶ running ──▶ succeeded | failed | cancelled
+       └───────────────┴───────────┴──cancel──▶ cancelled
+
+Each transition is one conditional store write ("only if the status is still X"), so a
+cancel racing a finish cannot produce a job that is both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import dataclasses
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .errors import Conflict, InvalidRequest, LimitReached, NotFound, PermissionDenied
+from .events import JobEvents
+from .executor import Executor, Outcome, Task
+from .models import ACTIVE, FINISHED, JobCreate, JobEdit, JobQuery, JobRerun, Status
+from .query import Logical, Node, parse_filter, parse_sort, utcnow
+from .scripts import Script, ScriptRegistry
+from .store import RawJSON, StoreRunner
+
+STREAMS = ("stdout", "stderr")
+#: largest piece of output one read or one event carries
+OUTPUT_CHUNK = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    """Who is asking: a name, and whether they administer this server."""
+
+    name: str
+    admin: bool = False
+
+
+@dataclasses.dataclass
+class JobSettings:
+    """Limits and defaults, taken from the extension's configuration."""
+
+    default_timeout: float | None = None
+    max_timeout: float | None = None
+    max_active_jobs_per_user: int = 0
+    max_result_bytes: int = 64 << 20
+    requeue_on_restart: bool = True
+    allow_eval: bool = False
+    output_poll_interval: float = 0.2
+
+
+@dataclasses.dataclass
+class _Active:
+    """What the service remembers of a queued or running job, so that finishing it
+    needs no read of the store."""
+
+    owner: str
+    provenance: dict[str, Any]
+    started: float | None = None
+
+
+class JobService:
+    """Create, run, watch and manage jobs; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        store: StoreRunner,
+        executor: Executor,
+        registry: ScriptRegistry,
+        jobs_dir: str,
+        settings: JobSettings | None = None,
+        events: JobEvents | None = None,
+        data: Any = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.registry = registry
+        self.jobs_dir = jobs_dir
+        self.settings = settings or JobSettings()
+        self.events = events or JobEvents()
+        self.data = data
+        self.log = log or logging.getLogger(__name__)
+        self._active: dict[str, _Active] = {}
+        self._active_by_owner: dict[str, set[str]] = defaultdict(set)
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._started = asyncio.Event()
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Reconcile jobs left over by a previous run, then accept new ones."""
+        await self.reconcile()
+        self._started.set()
+
+    async def ready(self) -> None:
+        await self._started.wait()
+
+    async def stop(self) -> None:
+        """Stop the executor; jobs it was running are failed with the reason."""
+        running = self.executor.running()
+        await self.executor.stop()
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        now = utcnow()
+        for job_id in running:
+            await self.store.write(
+                self.store.store.update_job,
+                job_id,
+                {
+                    "status": Status.failed.value,
+                    "finished": now,
+                    "error": _error(
+                        "ServerStopped",
+                        "the server was stopped while the job was running; rerun it",
+                    ),
+                },
+                status_in={Status.running.value},
+            )
+
+    async def reconcile(self) -> None:
+        """Leave no job ``running`` or ``queued`` from before this server started.
+
+        A job that was running cannot be resumed (its process died with the old server):
+        it is failed and says so. A job that was queued never started: it is queued
+        again, in its original order (or failed, if ``requeue_on_restart`` is off).
+        """
+        store = self.store.store
+        running = await self.store.read(store.job_ids, _where("status", Status.running.value))
+        now = utcnow()
+        for job_id in running:
+            await self.store.write(
+                store.update_job,
+                job_id,
+                {
+                    "status": Status.failed.value,
+                    "finished": now,
+                    "error": _error(
+                        "ServerRestart",
+                        "the server stopped while this job was running; rerun it to try again",
+                    ),
+                },
+                status_in={Status.running.value},
+            )
+        queued, _ = await self.store.read(
+            store.find_jobs, _where("status", Status.queued.value), [("queued", 1)], 10**9, 0
+        )
+        if running or queued:
+            self.log.info(
+                "jobserver: %d job(s) were running when the server stopped (now failed), "
+                "%d were queued (%s)",
+                len(running),
+                len(queued),
+                "queued again" if self.settings.requeue_on_restart else "now failed",
+            )
+        for job in queued:
+            if self.settings.requeue_on_restart:
+                await self._enqueue(job)
+            else:
+                await self._fail_unstarted(
+                    job["id"],
+                    _error("ServerRestart", "the server stopped before this job could start"),
+                )
+
+    # --- create, read, list -----------------------------------------------------------
+
+    async def create(self, user: User, request: JobCreate, *, rerun_of: str | None = None) -> dict:
+        """Create a job (and queue it when ``request.run``); 4xx errors for bad input."""
+        await self.ready()
+        script = await self._check_request(user, request)
+        parameters = script.bind(request.args, request.kwargs) if script else {}
+        if script is not None:
+            self._check_binding(script, request.data)
+        now = utcnow()
+        job: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "script": script.name if script else None,
+            "process": script.process if script else "eval",
+            "status": Status.created.value,
+            "owner": user.name,
+            "public": request.public,
+            "tags": list(request.tags),
+            "args": request.args,
+            "kwargs": request.kwargs,
+            "data": request.data.model_dump() if request.data else None,
+            "code": request.code if script is None else None,
+            "timeout": self._timeout(request.timeout),
+            "cores": script.cores if script else 1,
+            "created": now,
+            "edited": None,
+            "queued": None,
+            "started": None,
+            "finished": None,
+            "time_sec": None,
+            "result": None,
+            "error": None,
+            "exit_code": None,
+            "progress": None,
+            "provenance": {
+                "script": script.name if script else None,
+                "version": script.version if script else None,
+                "parameters": parameters,
+            },
+            "rerun_of": rerun_of,
+        }
+        if request.run:
+            self._check_limit(user)
+            job["status"] = Status.queued.value
+            job["queued"] = now
+        await self.store.write(self.store.store.insert_job, job)
+        if request.run:
+            await self._enqueue(job)
+        self.events.publish(job["id"], {"event": "status", "status": job["status"]})
+        return job
+
+    async def get(self, user: User, job_id: str, *, result: bool = True) -> dict:
+        """A job the user may see (their own, a public one, or any for an admin)."""
+        job = await self.store.read(self.store.store.get_job, job_id, result=result)
+        if job is None or not _visible(job, user):
+            raise NotFound(f"no job with id {job_id!r}")
+        return job
+
+    async def wait(self, user: User, job_id: str, timeout: float) -> dict:
+        """The job once it has finished, or as it is after ``timeout`` seconds."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self.events.subscribe(job_id) as subscription:
+            job = await self.get(user, job_id, result=False)
+            status = job["status"]
+            while status not in FINISHED and status != "deleted":
+                remaining = deadline - time.monotonic()
+                event = await subscription.get(remaining) if remaining > 0 else None
+                if event is None:
+                    break
+                status = event.get("status", status)
+        return await self.get(user, job_id)
+
+    async def list(
+        self,
+        user: User,
+        *,
+        status: list[str] | None = None,
+        script: list[str] | None = None,
+        owner: list[str] | None = None,
+        tag: list[str] | None = None,
+        sort: Any = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[dict], int]:
+        """Jobs the user may see, filtered by simple query parameters."""
+        spec: dict[str, Any] = {}
+        for field, values in (("status", status), ("script", script), ("owner", owner)):
+            if values:
+                spec[field] = {"$in": values}
+        if tag:
+            spec["tags"] = {"$all": tag}
+        for value in status or ():
+            if value not in Status.__members__:
+                raise InvalidRequest(
+                    f"unknown status {value!r}; statuses are: {', '.join(Status.__members__)}"
+                )
+        return await self.query(user, JobQuery(filter=spec, sort=sort, limit=limit, offset=offset))
+
+    async def query(self, user: User, request: JobQuery) -> tuple[list[dict], int]:
+        """Jobs the user may see that match a MongoDB-style filter."""
+        where = parse_filter(request.filter) if request.filter else None
+        sort = parse_sort(request.sort)
+        visible = _visibility(user)
+        if visible is not None:
+            where = visible if where is None else Logical("$and", (visible, where))
+        return await self.store.read(
+            self.store.store.find_jobs, where, sort, request.limit, request.offset
+        )
+
+    # --- change -----------------------------------------------------------------------
+
+    async def edit(self, user: User, job_id: str, request: JobEdit) -> dict:
+        """Change a job: what it runs only while ``created``; ``public``/``tags`` always."""
+        job = await self._owned(user, job_id)
+        changes = request.model_dump(exclude_unset=True)
+        if not changes:
+            return job
+        run_fields = {"args", "kwargs", "data", "timeout"} & set(changes)
+        if run_fields:
+            if job["status"] != Status.created.value:
+                raise Conflict(
+                    f"the job is {job['status']}; only a created job can change "
+                    f"{', '.join(sorted(run_fields))} (rerun it to run it differently)"
+                )
+            script = self.registry.get(job["script"]) if job["script"] else None
+            args = changes.get("args", job["args"])
+            kwargs = changes.get("kwargs", job["kwargs"])
+            if script is not None:
+                parameters = script.bind(args, kwargs)
+                changes["provenance"] = {**job["provenance"], "parameters": parameters}
+                if "data" in changes:
+                    self._check_binding(script, request.data)
+            if "timeout" in changes:
+                changes["timeout"] = self._timeout(changes["timeout"])
+        changes["edited"] = utcnow()
+        status_in = {Status.created.value} if run_fields else None
+        if not await self.store.write(
+            self.store.store.update_job, job_id, changes, status_in=status_in
+        ):
+            raise Conflict("the job changed while it was being edited; try again")
+        return await self.get(user, job_id)
+
+    async def run(self, user: User, job_id: str) -> dict:
+        """Queue a created job."""
+        job = await self._owned(user, job_id)
+        if job["status"] != Status.created.value:
+            raise Conflict(f"the job is already {job['status']}; rerun it to run it again")
+        self._check_limit(user)
+        now = utcnow()
+        changes = {"status": Status.queued.value, "queued": now}
+        if not await self.store.write(
+            self.store.store.update_job, job_id, changes, status_in={Status.created.value}
+        ):
+            raise Conflict("the job was started or cancelled meanwhile")
+        job.update(changes)
+        await self._enqueue(job)
+        self.events.publish(job_id, {"event": "status", "status": Status.queued.value})
+        return job
+
+    async def cancel(self, user: User, job_id: str) -> dict:
+        """Cancel a job that has not finished; a running one is killed with its children."""
+        job = await self._owned(user, job_id)
+        if job["status"] in FINISHED:
+            raise Conflict(f"the job has already finished ({job['status']})")
+        await self._cancel(job, f"cancelled by {user.name}")
+        return await self.get(user, job_id)
+
+    async def _cancel(self, job: dict, message: str) -> None:
+        job_id = job["id"]
+        now = utcnow()
+        active = self._active.get(job_id)
+        changes: dict[str, Any] = {
+            "status": Status.cancelled.value,
+            "finished": now,
+            "error": _error("Cancelled", message),
+        }
+        if active and active.started is not None:
+            changes["time_sec"] = round(time.time() - active.started, 6)
+        ok = await self.store.write(
+            self.store.store.update_job,
+            job_id,
+            changes,
+            status_in={Status.created.value, *ACTIVE},
+        )
+        self.executor.cancel(job_id)
+        if ok:
+            self._forget(job_id)
+            self.events.publish(job_id, {"event": "status", "status": Status.cancelled.value})
+
+    async def rerun(self, user: User, job_id: str, request: JobRerun) -> dict:
+        """A new job with the same script, parameters and data as an existing one."""
+        job = await self.get(user, job_id, result=False)
+        binding = job.get("data")
+        if binding is not None and self.data is not None:
+            await self.data.check_unchanged(user, job, current=request.current_data)
+        new = JobCreate.model_validate(
+            {
+                "script": job["script"],
+                "process": "eval" if job["process"] == "eval" else None,
+                "code": job.get("code"),
+                "args": job["args"],
+                "kwargs": job["kwargs"],
+                "data": binding,
+                "run": request.run,
+                "public": job["public"] and job["owner"] == user.name,
+                "timeout": job.get("timeout"),
+                "tags": job.get("tags") or [],
+            }
+        )
+        return await self.create(user, new, rerun_of=job_id)
+
+    async def delete(self, user: User, job_id: str) -> None:
+        """Delete a job and its output; a job still running is cancelled first."""
+        job = await self._owned(user, job_id)
+        await self._delete([job], user)
+
+    async def delete_many(self, user: User, request: JobQuery) -> int:
+        """Delete every job of the user's that matches the filter."""
+        where = parse_filter(request.filter) if request.filter else None
+        mine = Logical("$and", (_where("owner", user.name),) + ((where,) if where else ()))
+        ids = await self.store.read(self.store.store.job_ids, mine)
+        jobs = [{"id": i, "status": None} for i in ids]
+        return await self._delete(jobs, user)
+
+    async def _delete(self, jobs: list[dict], user: User) -> int:
+        for job in jobs:
+            if job["id"] in self._active:
+                await self._cancel(job, f"deleted by {user.name}")
+        ids = [job["id"] for job in jobs]
+        deleted = await self.store.write(self.store.store.delete_jobs, ids)
+        await asyncio.to_thread(self._remove_dirs, ids)
+        for job_id in ids:
+            self.events.publish(job_id, {"event": "deleted", "status": "deleted"})
+        return deleted
+
+    def _remove_dirs(self, ids: list[str]) -> None:
+        for job_id in ids:
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    # --- output -----------------------------------------------------------------------
+
+    def job_dir(self, job_id: str) -> str:
+        return os.path.join(self.jobs_dir, job_id)
+
+    def output_path(self, job_id: str, stream: str) -> str:
+        if stream not in STREAMS:
+            raise NotFound(f"no output stream {stream!r}; streams are: {', '.join(STREAMS)}")
+        return os.path.join(self.job_dir(job_id), stream)
+
+    async def output(
+        self, user: User, job_id: str, stream: str, offset: int = 0, limit: int | None = None
+    ) -> OutputSlice:
+        """A piece of a job's stream, from byte ``offset`` to what is written now (or
+        ``limit`` bytes, ending on a whole character)."""
+        job = await self.get(user, job_id, result=False)
+        path = self.output_path(job_id, stream)
+        if offset < 0:
+            raise InvalidRequest("offset must be 0 or more")
+        complete = job["status"] in FINISHED
+        size = await asyncio.to_thread(_size, path)
+        end = max(offset, size)
+        if limit is not None and end - offset > limit:
+            head = await asyncio.to_thread(_read_chunk, path, offset, limit)
+            end = offset + len(head)
+            complete = False
+        return OutputSlice(path, offset, end, complete and end >= size)
+
+    async def follow(self, user: User, job_id: str) -> AsyncIterator[dict[str, Any]]:
+        """Events of one job as they happen, ending when the job ends.
+
+        Yields ``status`` (first the current job, then each change), ``progress``,
+        ``output`` (new text of a stream, with the byte offset it ends at) and finally
+        ``end`` with the finished job.
+        """
+        with self.events.subscribe(job_id) as subscription:
+            job = await self.get(user, job_id, result=False)
+            yield {"event": "status", "job": job}
+            offsets = dict.fromkeys(STREAMS, 0)
+            decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in STREAMS}
+            finished = job["status"] in FINISHED
+            while True:
+                for stream in STREAMS:
+                    async for event in self._new_output(job_id, stream, offsets, decoders):
+                        yield event
+                if finished:
+                    break
+                event = await subscription.get(self.settings.output_poll_interval)
+                while event is not None:
+                    if event["event"] == "progress":
+                        yield {"event": "progress", "progress": event["progress"]}
+                    elif event["event"] == "deleted":
+                        yield {"event": "end", "job": None}
+                        return
+                    elif event["event"] == "status":
+                        finished = event["status"] in FINISHED
+                        if not finished:
+                            job = await self.get(user, job_id, result=False)
+                            yield {"event": "status", "job": job}
+                    event = subscription.get_nowait()
+            yield {"event": "end", "job": await self.get(user, job_id)}
+
+    async def _new_output(
+        self,
+        job_id: str,
+        stream: str,
+        offsets: dict[str, int],
+        decoders: dict[str, codecs.IncrementalDecoder],
+    ) -> AsyncIterator[dict[str, Any]]:
+        path = os.path.join(self.job_dir(job_id), stream)
+        while True:
+            try:
+                size = os.stat(path).st_size
+            except FileNotFoundError:
+                return
+            if size <= offsets[stream]:
+                return
+            chunk = await asyncio.to_thread(_read_chunk, path, offsets[stream], OUTPUT_CHUNK)
+            if not chunk:
+                return
+            offsets[stream] += len(chunk)
+            text = decoders[stream].decode(chunk)
+            if text:
+                yield {"event": "output", "stream": stream, "offset": offsets[stream], "text": text}
+
+    # --- executor listener ------------------------------------------------------------
+
+    def job_started(self, job_id: str) -> None:
+        active = self._active.get(job_id)
+        if active is not None:
+            active.started = time.time()
+        changes = {"status": Status.running.value, "started": utcnow()}
+        future = self.store.write(
+            self.store.store.update_job, job_id, changes, status_in={Status.queued.value}
+        )
+        self._track(future, lambda ok: ok and self._published(job_id, Status.running.value))
+
+    def job_progress(self, job_id: str, progress: dict[str, Any]) -> None:
+        self.events.publish(job_id, {"event": "progress", "progress": progress})
+        future = self.store.write(
+            self.store.store.update_job,
+            job_id,
+            {"progress": progress},
+            status_in={Status.running.value},
+        )
+        self._track(future)
+
+    def job_finished(self, job_id: str, outcome: Outcome) -> None:
+        active = self._active.get(job_id)
+        finished = time.time()
+        changes: dict[str, Any] = {
+            "status": outcome.status,
+            "finished": utcnow(),
+            "result": RawJSON(outcome.result) if outcome.result is not None else None,
+            "error": outcome.error,
+            "exit_code": outcome.exit_code,
+        }
+        if active is not None and active.started is not None:
+            changes["time_sec"] = round(finished - active.started, 6)
+        if outcome.progress is not None:
+            changes["progress"] = outcome.progress
+        if active is not None and outcome.provenance:
+            # what the worker actually ran wins over what the registry said at creation
+            changes["provenance"] = {**active.provenance, **outcome.provenance}
+        self._forget(job_id)
+        future = self.store.write(self.store.store.update_job, job_id, changes, status_in=ACTIVE)
+        self._track(future, lambda ok: ok and self._published(job_id, outcome.status))
+
+    def _published(self, job_id: str, status: str) -> None:
+        self.events.publish(job_id, {"event": "status", "status": status})
+
+    def _track(self, future: Any, then: Any = None) -> None:
+        future = asyncio.ensure_future(future)
+        self._pending.add(future)
+
+        def done(f: asyncio.Future[Any]) -> None:
+            self._pending.discard(f)
+            if f.cancelled():
+                return
+            exc = f.exception()
+            if exc is not None:
+                self.log.error("jobserver: could not record a job change: %s", exc, exc_info=exc)
+            elif then is not None:
+                then(f.result())
+
+        future.add_done_callback(done)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    async def _check_request(self, user: User, request: JobCreate) -> Script | None:
+        if request.process == "eval" or (request.code is not None and request.script is None):
+            if request.script is not None:
+                raise InvalidRequest("an eval job takes code, not a script")
+            if request.code is None:
+                raise InvalidRequest("an eval job needs code")
+            if request.args or request.kwargs:
+                raise InvalidRequest("an eval job takes no args or kwargs; bind data instead")
+            if not self.settings.allow_eval:
+                raise PermissionDenied(
+                    "eval jobs are disabled on this server; an administrator can enable them "
+                    "with JobServerApp.allow_eval = True"
+                )
+            if not user.admin:
+                raise PermissionDenied(
+                    f"only administrators may run eval jobs, and {user.name!r} is not one "
+                    "(see JobServerApp.admin_users)"
+                )
+            return None
+        if request.script is None:
+            raise InvalidRequest("missing field 'script' (or 'process': 'eval' with 'code')")
+        if request.code is not None:
+            raise InvalidRequest("'code' is only for eval jobs")
+        await self.registry.ready()
+        script = self.registry.get(request.script)
+        if request.process is not None and request.process != script.process:
+            raise InvalidRequest(
+                f"{script.name} is a {script.process} script, not a {request.process} one"
+            )
+        self.registry.check_cores(script, self.executor.cores)
+        return script
+
+    def _check_binding(self, script: Script, binding: Any) -> None:
+        spec = script.data_parameter
+        if binding is None:
+            if spec and spec.get("required"):
+                accepted = " or ".join(script.data)
+                raise InvalidRequest(f"{script.name} needs data: bind a {accepted}")
+            return
+        if not spec:
+            raise InvalidRequest(f"{script.name} takes no data")
+        if binding.type not in script.data:
+            raise InvalidRequest(
+                f"{script.name} cannot read {binding.type} data; it accepts: "
+                f"{', '.join(script.data)}"
+            )
+        if self.data is None:
+            raise InvalidRequest("this server has no data service to read bound data from")
+        self.data.check_binding(script, binding)
+
+    def _timeout(self, requested: float | None) -> float | None:
+        timeout = requested if requested is not None else self.settings.default_timeout
+        limit = self.settings.max_timeout
+        if limit:
+            if requested is not None and requested > limit:
+                raise InvalidRequest(
+                    f"timeout: {requested:g} s is more than this server allows ({limit:g} s)"
+                )
+            timeout = min(timeout or limit, limit)
+        return timeout or None
+
+    def _check_limit(self, user: User) -> None:
+        limit = self.settings.max_active_jobs_per_user
+        if limit and len(self._active_by_owner.get(user.name, ())) >= limit:
+            raise LimitReached(
+                f"{user.name} already has {limit} job(s) queued or running, the most this "
+                "server allows; wait for one to finish or cancel one"
+            )
+
+    async def _owned(self, user: User, job_id: str) -> dict:
+        job = await self.get(user, job_id, result=False)
+        if job["owner"] != user.name and not user.admin:
+            raise PermissionDenied(
+                f"job {job_id} belongs to {job['owner']}; only its owner can change it "
+                "(you may rerun it as your own)"
+            )
+        return job
+
+    async def _enqueue(self, job: dict) -> None:
+        job_id = job["id"]
+        self._active[job_id] = _Active(owner=job["owner"], provenance=job.get("provenance") or {})
+        self._active_by_owner[job["owner"]].add(job_id)
+        try:
+            task = await self._task(job)
+        except Exception as exc:
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            await self._fail_unstarted(job_id, _error("DataUnavailable", message))
+            return
+        self.executor.submit(task)
+
+    async def _fail_unstarted(self, job_id: str, error: dict) -> None:
+        self._forget(job_id)
+        ok = await self.store.write(
+            self.store.store.update_job,
+            job_id,
+            {"status": Status.failed.value, "finished": utcnow(), "error": error},
+            status_in=ACTIVE,
+        )
+        if ok:
+            self._published(job_id, Status.failed.value)
+
+    async def _task(self, job: dict) -> Task:
+        script = self.registry.get(job["script"]) if job["script"] else None
+        data = None
+        if job.get("data") is not None:
+            if self.data is None:
+                raise InvalidRequest("this server has no data service")
+            data, checksum = await self.data.resolve(job)
+            provenance = {**(job.get("provenance") or {}), "data": checksum}
+            job["provenance"] = provenance
+            active = self._active.get(job["id"])
+            if active is not None:
+                active.provenance = provenance
+            await self.store.write(
+                self.store.store.update_job, job["id"], {"provenance": provenance}
+            )
+        return Task(
+            job_id=job["id"],
+            process=job["process"],
+            job_dir=self.job_dir(job["id"]),
+            target=script.target if script else None,
+            file=script.file if script else None,
+            code=job.get("code"),
+            args=list(job.get("args") or []),
+            kwargs=dict(job.get("kwargs") or {}),
+            data=data,
+            data_parameter=script.data_parameter if script else None,
+            cores=int(job.get("cores") or 1),
+            timeout=job.get("timeout"),
+            max_result_bytes=self.settings.max_result_bytes,
+        )
+
+    def _forget(self, job_id: str) -> None:
+        active = self._active.pop(job_id, None)
+        if active is not None:
+            owned = self._active_by_owner.get(active.owner)
+            if owned is not None:
+                owned.discard(job_id)
+                if not owned:
+                    del self._active_by_owner[active.owner]
+
+
+def _visible(job: dict, user: User) -> bool:
+    return user.admin or job["owner"] == user.name or bool(job.get("public"))
+
+
+def _visibility(user: User) -> Node | None:
+    if user.admin:
+        return None
+    return Logical("$or", (_where("owner", user.name), _where("public", True)))
+
+
+def _where(field: str, value: Any) -> Node:
+    return parse_filter({field: value})
+
+
+def _error(kind: str, message: str) -> dict[str, Any]:
+    return {"type": kind, "message": message, "detail": None}
+
+
+@dataclasses.dataclass
+class OutputSlice:
+    """Bytes ``start`` to ``end`` of one output file; ``complete`` when that is all."""
+
+    path: str
+    start: int
+    end: int
+    complete: bool
+
+    async def read(self, chunk: int = OUTPUT_CHUNK) -> AsyncIterator[bytes]:
+        """The bytes, a piece at a time, read off the event loop."""
+        position = self.start
+        while position < self.end:
+            data = await asyncio.to_thread(
+                _read_exact, self.path, position, min(chunk, self.end - position)
+            )
+            if not data:
+                return
+            position += len(data)
+            yield data
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _read_exact(path: str, offset: int, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(limit)
+    except FileNotFoundError:
+        return b""
+
+
+def _read_chunk(path: str, offset: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``offset``, not ending inside a UTF-8 character."""
+    data = _read_exact(path, offset, limit)
+    if len(data) < limit:
+        return data
+    lead = len(data) - 1
+    while lead > 0 and len(data) - lead < 4 and (data[lead] & 0xC0) == 0x80:
+        lead -= 1
+    byte = data[lead]
+    if byte >= 0xC0:
+        width = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+        if len(data) - lead < width and lead > 0:
+            return data[:lead]
+    return data

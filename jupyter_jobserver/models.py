@@ -1,0 +1,158 @@
+"""Request models: what a client may send, checked before anything is done.
+
+Every model forbids unknown fields and is strict about types (``"true"`` is not a
+boolean), so a typo is a 400 that names the field, not a silently ignored option.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import InvalidRequest
+
+MAX_TAGS = 32
+MAX_TAG_LENGTH = 64
+
+
+class Status(str, Enum):
+    """Job statuses: ``created → queued → running → succeeded | failed | cancelled``."""
+
+    created = "created"
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+ACTIVE = frozenset({Status.queued.value, Status.running.value})
+FINISHED = frozenset({Status.succeeded.value, Status.failed.value, Status.cancelled.value})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DatafileBinding(_Model):
+    """A file in the data folder, by name."""
+
+    type: Literal["datafile"]
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class StoredDataBinding(_Model):
+    """A data document in the store, by id."""
+
+    type: Literal["mongodb"]
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class RawDataBinding(_Model):
+    """Inline JSON carried by the job itself."""
+
+    type: Literal["raw_data"]
+    data: Any
+    datatype: Annotated[str, Field(min_length=1, max_length=64)] = "json"
+
+
+DataBinding = Annotated[
+    DatafileBinding | StoredDataBinding | RawDataBinding, Field(discriminator="type")
+]
+
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG_LENGTH, pattern=r"^[^\x00-\x1f]+$")]
+Timeout = Annotated[float, Field(gt=0)]
+
+
+class JobCreate(_Model):
+    """Body of ``POST jobs``."""
+
+    script: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    process: Literal["function", "file", "eval"] | None = None
+    code: Annotated[str, Field(min_length=1)] | None = None
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    data: DataBinding | None = None
+    run: bool = False
+    public: bool = False
+    timeout: Timeout | None = None
+    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: list[str]) -> list[str]:
+        return list(dict.fromkeys(tags))
+
+
+class JobEdit(_Model):
+    """Body of ``PATCH jobs/{id}``: ``public`` and ``tags`` may change at any time, the
+    rest only while the job is ``created``."""
+
+    args: list[Any] | None = None
+    kwargs: dict[str, Any] | None = None
+    data: DataBinding | None = None
+    timeout: Timeout | None = None
+    public: bool | None = None
+    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else list(dict.fromkeys(tags))
+
+
+class JobQuery(_Model):
+    """Body of ``POST jobs/query``."""
+
+    filter: dict[str, Any] = Field(default_factory=dict)
+    sort: str | dict[str, int] | list[list[Any]] | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    offset: Annotated[int, Field(ge=0)] = 0
+
+
+class JobRerun(_Model):
+    """Body of ``POST jobs/{id}/rerun`` (optional)."""
+
+    run: bool = True
+    current_data: bool = False
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], body: Any) -> M:
+    """Validate a decoded JSON body, turning pydantic's report into one clear message."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per problem, each naming the field it is about."""
+    lines = []
+    for error in exc.errors():
+        location = ".".join(str(p) for p in error["loc"] if not _is_union_tag(p))
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown field {location!r}")
+        elif error["type"] == "missing":
+            lines.append(f"missing field {location!r}")
+        elif error["type"] == "union_tag_invalid":
+            lines.append(
+                f"{location or 'data'}: type must be one of 'datafile', 'mongodb', 'raw_data'"
+            )
+        else:
+            lines.append(f"{location}: {error['msg']}" if location else error["msg"])
+    return "; ".join(dict.fromkeys(lines))
+
+
+def _is_union_tag(part: Any) -> bool:
+    return part in ("datafile", "mongodb", "raw_data") or (
+        isinstance(part, str) and part.endswith("Binding")
+    )

@@ -1,0 +1,171 @@
+"""The script registry: which algorithms this server offers, and how to call them.
+
+Function scripts come from three places, later ones overriding earlier ones by name:
+
+1. the entry-point group ``jupyter_jobserver.scripts`` of installed packages (this package
+   registers its examples there), as ``name = "module:function"``;
+2. ``JobServerApp.scripts`` in configuration, ``{"name": "module:function"}``;
+3. file scripts (see :mod:`jupyter_jobserver.filescripts`).
+
+Describing a function script means importing it, so the registry asks a worker process
+to do it: the server never runs a script's code, not even its imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fnmatch
+import logging
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from typing import Any
+
+from .errors import InvalidRequest, NotFound
+from .parameters import ParameterSchema
+
+ENTRY_POINT_GROUP = "jupyter_jobserver.scripts"
+
+
+@dataclasses.dataclass
+class Script:
+    """A registered algorithm: how to offer it, check its parameters and run it."""
+
+    name: str
+    process: str
+    description: str = ""
+    version: str | None = None
+    parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    data: list[str] = dataclasses.field(default_factory=list)
+    data_parameter: dict[str, Any] | None = None
+    cores: int = 1
+    target: str | None = None
+    file: dict[str, Any] | None = None
+    source: str = "configuration"
+
+    def __post_init__(self) -> None:
+        self._schema = ParameterSchema(self.name, self.parameters)
+
+    def bind(self, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Check a job's arguments (400 naming the parameter); return all values."""
+        return self._schema.bind(args, kwargs)
+
+    def model(self) -> dict[str, Any]:
+        """The REST description; never where the code lives."""
+        data_parameter = None
+        if self.data_parameter:
+            data_parameter = {
+                "kind": self.data_parameter.get("kind"),
+                "required": bool(self.data_parameter.get("required")),
+            }
+        return {
+            "name": self.name,
+            "process": self.process,
+            "description": self.description,
+            "version": self.version,
+            "parameters": self.parameters,
+            "data": list(self.data),
+            "data_parameter": data_parameter,
+            "cores": self.cores,
+        }
+
+
+def function_references(
+    configured: Mapping[str, Any],
+    *,
+    entry_points: bool = True,
+    exclude: Iterable[str] = (),
+) -> dict[str, tuple[str, str]]:
+    """Collect ``name -> (reference, source)`` for function scripts, without importing."""
+    found: dict[str, tuple[str, str]] = {}
+    if entry_points:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            source = f"entry point of {dist.name}" if dist is not None else "entry point"
+            found[ep.name] = (ep.value, source)
+    for name, spec in configured.items():
+        if isinstance(spec, str):
+            found[name] = (spec, "configuration")
+        elif isinstance(spec, Mapping) and "function" in spec:
+            found[name] = (str(spec["function"]), "configuration")
+    patterns = list(exclude)
+    return {
+        name: ref
+        for name, ref in found.items()
+        if not any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    }
+
+
+class ScriptRegistry:
+    """The scripts this server offers; filled once the workers have described them."""
+
+    def __init__(self, log: logging.Logger | None = None) -> None:
+        self.log = log or logging.getLogger(__name__)
+        self._scripts: dict[str, Script] = {}
+        self.unavailable: dict[str, str] = {}
+        self._ready = asyncio.Event()
+
+    async def ready(self) -> None:
+        """Wait until the registry has been filled."""
+        await self._ready.wait()
+
+    @property
+    def is_ready(self) -> bool:
+        return self._ready.is_set()
+
+    def fill(
+        self,
+        descriptions: Mapping[str, Any],
+        sources: Mapping[str, str],
+        extra: Iterable[Script] = (),
+    ) -> None:
+        """Take the workers' descriptions (and scripts described elsewhere)."""
+        scripts: dict[str, Script] = {}
+        unavailable: dict[str, str] = {}
+        for name, desc in descriptions.items():
+            if "error" in desc:
+                unavailable[name] = desc["error"]
+                self.log.warning("jobserver: script %r is unavailable: %s", name, desc["error"])
+                continue
+            scripts[name] = Script(
+                name=name,
+                process="function",
+                description=desc.get("description") or "",
+                version=desc.get("version"),
+                parameters=desc["parameters"],
+                data=list(desc.get("data") or []),
+                data_parameter=desc.get("data_parameter"),
+                cores=int(desc.get("cores") or 1),
+                target=desc["target"],
+                source=sources.get(name, "configuration"),
+            )
+        for script in extra:
+            scripts[script.name] = script
+        self._scripts = dict(sorted(scripts.items()))
+        self.unavailable = unavailable
+        self._ready.set()
+
+    def fail(self, reason: str) -> None:
+        """Describing failed as a whole: offer nothing, but do not hang callers."""
+        self.log.error("jobserver: could not describe the scripts: %s", reason)
+        self.unavailable = {"*": reason}
+        self._ready.set()
+
+    def get(self, name: str) -> Script:
+        script = self._scripts.get(name)
+        if script is None:
+            if name in self.unavailable:
+                raise NotFound(f"script {name!r} could not be loaded: {self.unavailable[name]}")
+            known = ", ".join(self._scripts) or "none"
+            raise NotFound(f"no script named {name!r}; available scripts: {known}")
+        return script
+
+    def all(self) -> list[Script]:
+        return list(self._scripts.values())
+
+    def check_cores(self, script: Script, available: int) -> None:
+        if script.cores > available:
+            raise InvalidRequest(
+                f"{script.name} needs {script.cores} cores; this server runs at most "
+                f"{available} at once"
+            )

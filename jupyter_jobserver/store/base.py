@@ -1,0 +1,106 @@
+"""The store contract: where job records (and data documents) live.
+
+A store is synchronous and thread-safe; the services call it off the event loop through
+:class:`~jupyter_jobserver.store.runner.StoreRunner`. It speaks in plain dicts (JSON
+documents) and parsed filters, never SQL, so the SQLite store and a MongoDB store are
+interchangeable.
+
+Job documents have the fields listed in ``JOB_FIELDS``; ``result`` is held apart so that
+lists stay light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from traitlets import Unicode
+from traitlets.config import LoggingConfigurable
+
+from ..query import Node
+
+JOB_FIELDS = (
+    "id",
+    "script",
+    "process",
+    "status",
+    "owner",
+    "public",
+    "tags",
+    "args",
+    "kwargs",
+    "data",
+    "code",
+    "timeout",
+    "cores",
+    "created",
+    "edited",
+    "queued",
+    "started",
+    "finished",
+    "time_sec",
+    "result",
+    "error",
+    "exit_code",
+    "progress",
+    "provenance",
+    "rerun_of",
+)
+
+
+class RawJSON(str):
+    """A value that already is JSON text (a job's result as the worker wrote it), so a
+    store can keep it without parsing and dumping it again."""
+
+
+class Store(LoggingConfigurable):
+    """Base class of stores; see the module docstring."""
+
+    url = Unicode(help="Where the store keeps its data (a path or a URI).").tag(config=True)
+
+    def open(self) -> None:
+        """Connect, create what is missing, migrate. Called once, off the event loop."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections."""
+        raise NotImplementedError
+
+    # --- jobs -------------------------------------------------------------------------
+
+    def insert_job(self, job: dict[str, Any]) -> None:
+        """Add a new job document (its ``id`` is new)."""
+        raise NotImplementedError
+
+    def get_job(self, job_id: str, *, result: bool = True) -> dict[str, Any] | None:
+        """One job, or ``None``; without ``result`` when ``result`` is false."""
+        raise NotImplementedError
+
+    def update_job(
+        self,
+        job_id: str,
+        changes: dict[str, Any],
+        *,
+        status_in: Collection[str] | None = None,
+    ) -> bool:
+        """Set fields of one job, atomically and only while its status is one of
+        ``status_in`` (any status when ``None``). ``False`` when nothing changed."""
+        raise NotImplementedError
+
+    def find_jobs(
+        self,
+        where: Node | None,
+        sort: list[tuple[str, int]],
+        limit: int,
+        offset: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Jobs matching ``where`` (without ``result``), one page, and the total count."""
+        raise NotImplementedError
+
+    def delete_jobs(self, job_ids: Iterable[str]) -> int:
+        """Delete jobs by id; returns how many existed."""
+        raise NotImplementedError
+
+    def job_ids(self, where: Node | None) -> list[str]:
+        """Ids of every job matching ``where`` (for bulk actions and reconciliation)."""
+        raise NotImplementedError

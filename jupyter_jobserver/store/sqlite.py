@@ -1,0 +1,367 @@
+"""The embedded store: one SQLite file, no setup.
+
+The file is in WAL mode, so readers never wait for the writer; every filter and sort the
+API offers has an index; a status change is one ``BEGIN IMMEDIATE`` transaction that
+checks the current status first, so two callers can never both move a job on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Collection, Iterable, Iterator
+from typing import Any
+
+from traitlets import Enum, Float
+
+from ..query import JOB_FIELDS as FILTER_FIELDS
+from ..query import Condition, Logical, Node, Not
+from .base import RawJSON, Store
+
+SCHEMA_VERSION = 1
+
+#: job fields kept in their own column (filterable, sortable); the rest live in ``body``
+JOB_COLUMNS = (
+    "id",
+    "script",
+    "process",
+    "status",
+    "owner",
+    "public",
+    "created",
+    "edited",
+    "queued",
+    "started",
+    "finished",
+    "time_sec",
+    "exit_code",
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    script TEXT,
+    process TEXT NOT NULL,
+    status TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    public INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    edited TEXT,
+    queued TEXT,
+    started TEXT,
+    finished TEXT,
+    time_sec REAL,
+    exit_code INTEGER,
+    body TEXT NOT NULL,
+    result TEXT
+);
+CREATE TABLE IF NOT EXISTS job_tags (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (job_id, tag)
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created);
+CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs (owner, created);
+CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created);
+CREATE INDEX IF NOT EXISTS jobs_script_created ON jobs (script, created);
+CREATE INDEX IF NOT EXISTS jobs_public_created ON jobs (public, created);
+CREATE INDEX IF NOT EXISTS jobs_process ON jobs (process);
+CREATE INDEX IF NOT EXISTS jobs_edited ON jobs (edited);
+CREATE INDEX IF NOT EXISTS jobs_queued ON jobs (queued);
+CREATE INDEX IF NOT EXISTS jobs_started ON jobs (started);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished);
+CREATE INDEX IF NOT EXISTS jobs_time_sec ON jobs (time_sec);
+CREATE INDEX IF NOT EXISTS jobs_exit_code ON jobs (exit_code);
+CREATE INDEX IF NOT EXISTS job_tags_tag ON job_tags (tag, job_id);
+"""
+
+
+class SQLiteStore(Store):
+    """Jobs and data documents in one SQLite file."""
+
+    synchronous = Enum(
+        ["OFF", "NORMAL", "FULL"],
+        default_value="NORMAL",
+        help=(
+            "SQLite's synchronous setting. NORMAL (with WAL) survives a crash of the server; "
+            "FULL also survives a power cut, at the cost of an fsync per change."
+        ),
+    ).tag(config=True)
+
+    busy_timeout = Float(
+        30.0,
+        help="Seconds to wait for another process holding the database lock.",
+    ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> str:
+        """The file: ``url`` is a path, or ``sqlite:///relative`` / ``sqlite:////absolute``."""
+        prefix = "sqlite:///"
+        return self.url[len(prefix) :] if self.url.startswith(prefix) else self.url
+
+    # --- connections ------------------------------------------------------------------
+
+    def open(self) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        conn = self._conn()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} was written by a newer jupyter-jobserver (schema {version})"
+            )
+        # one transaction: a half-made schema never stays behind
+        conn.executescript(
+            f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self, conn: sqlite3.Connection) -> Iterator[None]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # --- jobs -------------------------------------------------------------------------
+
+    def insert_job(self, job: dict[str, Any]) -> None:
+        conn = self._conn()
+        columns, body, result = _split_job(job)
+        names = [*columns, "body", "result"]
+        values = [*columns.values(), body, result]
+        with self._write(conn):
+            conn.execute(
+                f"INSERT INTO jobs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                values,
+            )
+            _write_tags(conn, job["id"], job.get("tags") or ())
+
+    def get_job(self, job_id: str, *, result: bool = True) -> dict[str, Any] | None:
+        select = _JOB_SELECT if result else _JOB_SELECT_LIGHT
+        row = self._conn().execute(f"SELECT {select} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job_from_row(row) if row else None
+
+    def update_job(
+        self,
+        job_id: str,
+        changes: dict[str, Any],
+        *,
+        status_in: Collection[str] | None = None,
+    ) -> bool:
+        conn = self._conn()
+        with self._write(conn):
+            row = conn.execute("SELECT status, body FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or (status_in is not None and row[0] not in status_in):
+                return False
+            sets: dict[str, Any] = {}
+            body: dict[str, Any] | None = None
+            for key, value in changes.items():
+                if key in JOB_COLUMNS:
+                    sets[key] = int(value) if key == "public" else value
+                elif key == "result":
+                    sets["result"] = _result_text(value)
+                else:
+                    if body is None:
+                        body = json.loads(row[1])
+                    body[key] = value
+            if body is not None:
+                sets["body"] = json.dumps(body, separators=(",", ":"))
+            if sets:
+                assignments = ", ".join(f"{name} = ?" for name in sets)
+                conn.execute(
+                    f"UPDATE jobs SET {assignments} WHERE id = ?", [*sets.values(), job_id]
+                )
+            if "tags" in changes:
+                conn.execute("DELETE FROM job_tags WHERE job_id = ?", (job_id,))
+                _write_tags(conn, job_id, changes["tags"] or ())
+        return True
+
+    def find_jobs(
+        self,
+        where: Node | None,
+        sort: list[tuple[str, int]],
+        limit: int,
+        offset: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        conn = self._conn()
+        clause, params = compile_filter(where)
+        order = ", ".join(f"{field} {'DESC' if d < 0 else 'ASC'}" for field, d in sort)
+        order = f"{order}, id ASC" if order else "id ASC"
+        rows = conn.execute(
+            f"SELECT {_JOB_SELECT_LIGHT} FROM jobs WHERE {clause} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        total = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {clause}", params).fetchone()[0]
+        return [_job_from_row(r) for r in rows], total
+
+    def job_ids(self, where: Node | None) -> list[str]:
+        clause, params = compile_filter(where)
+        rows = self._conn().execute(f"SELECT id FROM jobs WHERE {clause}", params).fetchall()
+        return [r[0] for r in rows]
+
+    def delete_jobs(self, job_ids: Iterable[str]) -> int:
+        ids = list(job_ids)
+        conn = self._conn()
+        deleted = 0
+        with self._write(conn):
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                cursor = conn.execute(
+                    f"DELETE FROM jobs WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+                )
+                deleted += cursor.rowcount
+        return deleted
+
+
+# --- rows and documents ---------------------------------------------------------------
+
+_JOB_SELECT_LIGHT = ", ".join((*JOB_COLUMNS, "body"))
+_JOB_SELECT = _JOB_SELECT_LIGHT + ", result"
+
+
+def _split_job(job: dict[str, Any]) -> tuple[dict[str, Any], str, str | None]:
+    columns = {name: job.get(name) for name in JOB_COLUMNS}
+    columns["public"] = int(bool(columns["public"]))
+    body = {k: v for k, v in job.items() if k not in JOB_COLUMNS and k != "result"}
+    result = job.get("result")
+    return columns, json.dumps(body, separators=(",", ":")), _result_text(result)
+
+
+def _result_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, RawJSON):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _job_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    job = dict(zip(JOB_COLUMNS, row, strict=False))
+    job["public"] = bool(job["public"])
+    job.update(json.loads(row[len(JOB_COLUMNS)]))
+    if len(row) > len(JOB_COLUMNS) + 1:
+        text = row[len(JOB_COLUMNS) + 1]
+        job["result"] = None if text is None else json.loads(text)
+    return job
+
+
+def _write_tags(conn: sqlite3.Connection, job_id: str, tags: Iterable[str]) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO job_tags (job_id, tag) VALUES (?, ?)",
+        [(job_id, tag) for tag in tags],
+    )
+
+
+# --- filters --------------------------------------------------------------------------
+
+_SQL_OPS = {"$eq": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def compile_filter(node: Node | None) -> tuple[str, list[Any]]:
+    """Translate a parsed filter into a SQL condition on ``jobs`` and its parameters."""
+    if node is None:
+        return "1", []
+    params: list[Any] = []
+    return _sql(node, params), params
+
+
+def _sql(node: Node, params: list[Any]) -> str:
+    if isinstance(node, Logical):
+        parts = [_sql(item, params) for item in node.items]
+        if node.op == "$and":
+            return "(" + " AND ".join(parts) + ")"
+        joined = "(" + " OR ".join(parts) + ")"
+        return joined if node.op == "$or" else f"(NOT COALESCE({joined}, 0))"
+    if isinstance(node, Not):
+        return f"(NOT COALESCE({_sql(node.item, params)}, 0))"
+    if FILTER_FIELDS[node.field] == "tags":
+        return _tags_sql(node, params)
+    return _column_sql(node, params)
+
+
+def _column_sql(node: Condition, params: list[Any]) -> str:
+    column, op, value = node.field, node.op, node.value
+    if node.field == "public" and isinstance(value, bool):
+        value = int(value)
+    if op == "$exists":
+        return f"({column} IS {'NOT ' if value else ''}NULL)"
+    if op in ("$in", "$nin"):
+        values = [int(v) if isinstance(v, bool) else v for v in value if v is not None]
+        has_null = len(values) != len(value)
+        params.extend(values)
+        listed = f"{column} IN ({', '.join('?' * len(values))})" if values else "0"
+        if op == "$in":
+            return f"({listed} OR {column} IS NULL)" if has_null else f"({listed})"
+        if has_null:
+            return f"({column} IS NOT NULL AND NOT ({listed}))"
+        return f"({column} IS NULL OR NOT ({listed}))"
+    if value is None:
+        return f"({column} IS {'NOT ' if op == '$ne' else ''}NULL)"
+    params.append(value)
+    if op == "$ne":
+        return f"({column} IS NULL OR {column} != ?)"
+    return f"({column} {_SQL_OPS[op]} ?)"
+
+
+def _tags_sql(node: Condition, params: list[Any]) -> str:
+    def exists(condition: str = "") -> str:
+        return f"EXISTS (SELECT 1 FROM job_tags t WHERE t.job_id = jobs.id{condition})"
+
+    op, value = node.op, node.value
+    if op == "$exists" or value is None:
+        want_any = value if op == "$exists" else op == "$ne"
+        return exists() if want_any else f"(NOT {exists()})"
+    if op in ("$eq", "$ne"):
+        params.append(value)
+        found = exists(" AND t.tag = ?")
+        return found if op == "$eq" else f"(NOT {found})"
+    values = [v for v in value if v is not None]
+    if op == "$all":
+        if not values:
+            return "0"
+        parts = []
+        for v in values:
+            params.append(v)
+            parts.append(exists(" AND t.tag = ?"))
+        return "(" + " AND ".join(parts) + ")"
+    params.extend(values)
+    found = exists(f" AND t.tag IN ({', '.join('?' * len(values))})") if values else "0"
+    return found if op == "$in" else f"(NOT {found})"
