@@ -233,13 +233,24 @@ class JobService:
             raise NotFound(f"no job with id {job_id!r}")
         return job
 
-    async def wait(self, user: User, job_id: str, timeout: float) -> dict:
-        """The job once it has finished, or as it is after ``timeout`` seconds."""
+    async def wait(
+        self, user: User, job_id: str, timeout: float, until: str | None = None
+    ) -> dict:
+        """The job once it has finished (or reached status ``until``, e.g. ``running``),
+        or as it is after ``timeout`` seconds."""
+        targets = set(FINISHED)
+        if until is not None:
+            if until not in Status.__members__:
+                raise InvalidRequest(
+                    f"until: unknown status {until!r}; statuses are: {', '.join(Status.__members__)}"
+                )
+            order = list(Status.__members__)
+            targets |= set(order[order.index(until) :])
         deadline = time.monotonic() + max(0.0, timeout)
         with self.events.subscribe(job_id) as subscription:
             job = await self.get(user, job_id, result=False)
             status = job["status"]
-            while status not in FINISHED and status != "deleted":
+            while status not in targets and status != "deleted":
                 remaining = deadline - time.monotonic()
                 event = await subscription.get(remaining) if remaining > 0 else None
                 if event is None:

@@ -68,10 +68,12 @@ class _Worker:
         kill_tree(self.proc.pid)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.close()
-        with contextlib.suppress(OSError):
-            os.close(self.lifeline)
+        """Let go of the lifeline: an idle worker then ends itself. (The connection is
+        closed by the thread that reads it, once the worker is gone.)"""
+        if self.lifeline >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.lifeline)
+            self.lifeline = -1
 
 
 class LocalExecutor(Executor):
@@ -263,9 +265,11 @@ class LocalExecutor(Executor):
         while True:
             try:
                 message = worker.conn.recv()
-            except (EOFError, OSError):
+            except Exception:  # end of file, or a worker killed mid-message
                 break
             self._call(self._on_message, worker, message)
+        with contextlib.suppress(OSError):
+            worker.conn.close()
         code = worker.proc.wait()
         self._call(self._on_exit, worker, code)
 

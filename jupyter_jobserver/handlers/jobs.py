@@ -85,7 +85,8 @@ class JobHandler(JobServerHandler):
         wait = self.float_argument("wait", None)
         jobs = self.jobserver.jobs
         if wait:
-            job = await jobs.wait(self.user, job_id, min(wait, MAX_WAIT))
+            until = self.get_query_argument("until", None)
+            job = await jobs.wait(self.user, job_id, min(wait, MAX_WAIT), until)
         else:
             job = await jobs.get(self.user, job_id)
         self.send(job)

@@ -1,0 +1,172 @@
+"""Fixtures: a real Jupyter server with the job server on a temporary store."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+TESTS = pathlib.Path(__file__).parent
+
+TEST_SCRIPTS = {
+    name: f"jobserver_test_scripts:{name}"
+    for name in (
+        "echo",
+        "sleepy",
+        "spawn_children",
+        "kill_self",
+        "results",
+        "big",
+        "raises",
+        "two_cores",
+        "progress_steps",
+        "noop",
+        "types_demo",
+        "pid_then_sleep",
+    )
+}
+
+
+def jobserver_config(tmp_path: pathlib.Path, **extra: Any) -> dict[str, Any]:
+    """Server configuration for tests: temporary folders, two workers, test scripts."""
+    config: dict[str, Any] = {
+        "ServerApp": {"jpserver_extensions": {"jupyter_jobserver": True}},
+        "JobServerApp": {
+            "state_dir": str(tmp_path / "state"),
+            "workers": 2,
+            "scripts": dict(TEST_SCRIPTS),
+        },
+        "LocalExecutor": {
+            "total_cores": 2,
+            "worker_env": {
+                "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
+            },
+        },
+    }
+    for section, values in extra.items():
+        config.setdefault(section, {}).update(values)
+    return config
+
+
+@pytest.fixture
+def jp_server_config(tmp_path: pathlib.Path) -> dict[str, Any]:
+    return jobserver_config(tmp_path)
+
+
+@pytest.fixture
+def jobserver(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
+    """The started job server extension app (pytest-jupyter does not start extensions)."""
+    manager = jp_serverapp.extension_manager
+    jp_asyncio_loop.run_until_complete(manager.start_extension("jupyter_jobserver"))
+    return manager.extension_points["jobserver"].app
+
+
+class Answer:
+    """A response: status, headers and decoded body."""
+
+    def __init__(self, code: int, headers: Any, body: bytes) -> None:
+        self.code = code
+        self.headers = headers
+        self.body = body
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def __repr__(self) -> str:
+        return f"<Answer {self.code} {self.body[:300]!r}>"
+
+
+class Api:
+    """Calls the REST API through pytest-jupyter's ``jp_fetch`` (real HTTP)."""
+
+    def __init__(self, fetch: Any, headers: dict[str, str] | None = None) -> None:
+        self._fetch = fetch
+        self.headers = headers
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Answer:
+        kwargs: dict[str, Any] = {"method": method, "params": params or {}}
+        if raw is not None:
+            kwargs["body"] = raw
+        elif body is not None or method in ("POST", "PUT", "PATCH"):
+            kwargs["body"] = json.dumps(body if body is not None else {})
+        kwargs["allow_nonstandard_methods"] = True
+        merged = {**(self.headers or {}), **(headers or {})}
+        if merged:
+            kwargs["headers"] = merged
+        try:
+            response = await self._fetch("jobserver", "api", *path.strip("/").split("/"), **kwargs)
+        except HTTPClientError as exc:
+            assert exc.response is not None, exc
+            response = exc.response
+        return Answer(response.code, response.headers, response.body or b"")
+
+    async def get(self, path: str, **kw: Any) -> Answer:
+        return await self.call("GET", path, **kw)
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> Answer:
+        return await self.call("POST", path, body, **kw)
+
+    async def patch(self, path: str, body: Any = None, **kw: Any) -> Answer:
+        return await self.call("PATCH", path, body, **kw)
+
+    async def put(self, path: str, body: Any = None, **kw: Any) -> Answer:
+        return await self.call("PUT", path, body, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> Answer:
+        return await self.call("DELETE", path, **kw)
+
+    async def run(self, script: str, wait: float = 60, **body: Any) -> dict[str, Any]:
+        """Create and run a job, wait for it to end, return the finished record."""
+        created = await self.post("jobs", {"script": script, "run": True, **body})
+        assert created.code == 201, created
+        return await self.wait(created.json["id"], wait)
+
+    async def wait(self, job_id: str, wait: float = 60) -> dict[str, Any]:
+        answer = await self.get(f"jobs/{job_id}", params={"wait": wait})
+        assert answer.code == 200, answer
+        return answer.json
+
+    async def wait_until(self, job_id: str, status: str, wait: float = 60) -> dict[str, Any]:
+        """The job once it reached ``status`` (or a later one)."""
+        answer = await self.get(f"jobs/{job_id}", params={"wait": wait, "until": status})
+        assert answer.code == 200, answer
+        return answer.json
+
+
+def parse_sse(text: str) -> list[tuple[str, Any]]:
+    """Split a text/event-stream body into (event, data) pairs."""
+    events = []
+    for block in text.split("\n\n"):
+        kind, data = None, []
+        for line in block.splitlines():
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+        if kind:
+            events.append((kind, json.loads("\n".join(data))))
+    return events
+
+
+@pytest.fixture
+def api(jp_fetch: Any, jobserver: Any) -> Api:
+    return Api(jp_fetch)

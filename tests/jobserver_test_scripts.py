@@ -1,0 +1,136 @@
+"""Scripts the test suite registers; workers import them from this folder."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Annotated, Literal
+
+from jupyter_jobserver import Param, context, script
+
+
+def echo(text: str, times: Annotated[int, Param(minimum=1, maximum=100)] = 1) -> str:
+    """Print text to stdout and a note to stderr; return it repeated."""
+    for _ in range(times):
+        print(text)
+    print(f"echoed {times} time(s)", file=sys.stderr)
+    return text * times
+
+
+def sleepy(seconds: float = 30.0) -> str:
+    """Say it started, then sleep."""
+    print("started", flush=True)
+    time.sleep(seconds)
+    return "woke up"
+
+
+def spawn_children(count: int = 2, detach: bool = False) -> None:
+    """Start child processes that sleep, print their pids, then sleep too."""
+    children = []
+    for _ in range(count):
+        if detach:
+            # a grandchild in its own session whose parent exits: a daemon
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import subprocess,sys;"
+                    "p=subprocess.Popen(['sleep','300'],start_new_session=True);print(p.pid)",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            children.append(int(out.stdout))
+        else:
+            children.append(subprocess.Popen(["sleep", "300"], start_new_session=True).pid)
+    print(" ".join(map(str, children)), flush=True)
+    time.sleep(300)
+
+
+def kill_self(how: Literal["exit", "segfault", "sigkill"] = "exit") -> None:
+    """End this worker abruptly; sigkill stands in for the kernel's OOM killer."""
+    print("going down", flush=True)
+    if how == "exit":
+        os._exit(7)
+    if how == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    import ctypes
+
+    ctypes.string_at(0)
+
+
+def results(kind: str) -> object:
+    """Return a value of a kind JSON has no word for."""
+    import numpy as np
+    import pandas as pd
+
+    if kind == "dataframe":
+        index = pd.date_range("2026-01-01", periods=3, freq="D", name="day")
+        return pd.DataFrame({"x": [1.5, math.nan, 3.0], "n": [1, 2, 3]}, index=index)
+    if kind == "series":
+        return pd.Series([1, 2, 3], index=["a", "b", "c"], name="s")
+    if kind == "ndarray":
+        return np.arange(6, dtype="int32").reshape(2, 3)
+    if kind == "special":
+        return {"nan": math.nan, "inf": math.inf, "int64": np.int64(5), "set": {1}}
+    if kind == "object":
+        return object()
+    raise ValueError(kind)
+
+
+def big(size: int = 1000) -> str:
+    """Return a long string."""
+    return "x" * size
+
+
+def raises(message: str = "bad things") -> None:
+    """Fail with a ValueError from a nested call."""
+
+    def inner() -> None:
+        raise ValueError(message)
+
+    inner()
+
+
+@script(cores=2)
+def two_cores(seconds: float = 0.5) -> dict:
+    """Use two cores (says the declaration); report what the context says."""
+    start = time.time()
+    time.sleep(seconds)
+    return {"cores": context.cores(), "start": start, "end": time.time()}
+
+
+def progress_steps(steps: int = 5, delay: float = 0.2) -> int:
+    """Report progress step by step."""
+    for step in range(steps):
+        time.sleep(delay)
+        context.progress((step + 1) / steps, f"step {step + 1}")
+    return steps
+
+
+def noop() -> None:
+    """Nothing."""
+
+
+def types_demo(
+    n: int,
+    x: float = 1.5,
+    flag: bool = False,
+    mode: Literal["a", "b"] = "a",
+    items: list[int] | None = None,
+    *,
+    label: Annotated[str, Param(min_length=1, max_length=10)] = "lbl",
+) -> dict:
+    """Echo typed parameters back."""
+    return {"n": n, "x": x, "flag": flag, "mode": mode, "items": items, "label": label}
+
+
+def pid_then_sleep(seconds: float = 300.0) -> None:
+    """Print this worker's pid, then sleep."""
+    print(os.getpid(), flush=True)
+    time.sleep(seconds)

@@ -1,0 +1,361 @@
+"""The job lifecycle through the REST API of a real Jupyter server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from conftest import Api, parse_sse
+
+
+async def test_create_edit_run_and_read_the_record(api: Api) -> None:
+    created = await api.post("jobs", {"script": "echo", "kwargs": {"text": "hi"}, "tags": ["t1"]})
+    assert created.code == 201
+    job = created.json
+    assert job["status"] == "created"
+    assert created.headers["Location"].endswith(f"/jobserver/api/jobs/{job['id']}")
+    assert job["owner"] and job["created"].endswith("Z")
+    assert job["queued"] is None and job["result"] is None
+
+    edited = await api.patch(f"jobs/{job['id']}", {"kwargs": {"text": "ho", "times": 3}})
+    assert edited.code == 200
+    assert edited.json["kwargs"] == {"text": "ho", "times": 3}
+    assert edited.json["edited"] is not None
+
+    ran = await api.post(f"jobs/{job['id']}/run")
+    assert ran.code == 202
+    assert ran.json["status"] == "queued"
+
+    done = await api.wait(job["id"])
+    assert done["status"] == "succeeded"
+    assert done["result"] == "hohoho"
+    assert done["error"] is None
+    assert done["created"] <= done["queued"] <= done["started"] <= done["finished"]
+    assert 0 <= done["time_sec"] < 30
+    provenance = done["provenance"]
+    assert provenance["script"] == "echo"
+    assert provenance["parameters"] == {"text": "ho", "times": 3}
+    assert len(provenance["code_sha256"]) == 64
+    assert provenance["python"].count(".") == 2
+    assert "jupyter_jobserver" in provenance
+    assert "code" not in provenance
+
+    stdout = await api.get(f"jobs/{job['id']}/output/stdout")
+    assert stdout.text == "ho\nho\nho\n"
+    assert stdout.headers["X-Jobserver-Complete"] == "true"
+    stderr = await api.get(f"jobs/{job['id']}/output/stderr")
+    assert stderr.text == "echoed 3 time(s)\n"
+
+
+async def test_a_created_job_cannot_run_twice_or_be_edited_after_it_ran(api: Api) -> None:
+    job = await api.run("echo", kwargs={"text": "a"})
+    again = await api.post(f"jobs/{job['id']}/run")
+    assert again.code == 409
+    assert "already succeeded" in again.json["message"]
+    edit = await api.patch(f"jobs/{job['id']}", {"kwargs": {"text": "b"}})
+    assert edit.code == 409
+    assert edit.json["error"] == "conflict"
+    # sharing and labelling a finished job is still allowed
+    share = await api.patch(f"jobs/{job['id']}", {"public": True, "tags": ["done", "done"]})
+    assert share.code == 200
+    assert share.json["public"] is True
+    assert share.json["tags"] == ["done"]
+
+
+async def test_an_exception_fails_the_job_with_its_traceback(api: Api) -> None:
+    job = await api.run("raises", kwargs={"message": "no good"})
+    assert job["status"] == "failed"
+    assert job["error"]["type"] == "ValueError"
+    assert job["error"]["message"] == "no good"
+    assert "in inner" in job["error"]["detail"]
+    assert "worker.py" not in job["error"]["detail"]
+    stderr = await api.get(f"jobs/{job['id']}/output/stderr")
+    assert "ValueError: no good" in stderr.text
+
+
+async def test_results_are_stored_as_documented_json(api: Api) -> None:
+    frame = await api.run("results", kwargs={"kind": "dataframe"})
+    result = frame["result"]
+    assert result["$type"] == "dataframe"
+    assert result["columns"] == ["x", "n"]
+    assert result["data"] == [[1.5, 1], [None, 2], [3.0, 3]]
+    assert result["index"][0].startswith("2026-01-01T00:00:00")
+    assert result["index_name"] == "day"
+
+    array = await api.run("results", kwargs={"kind": "ndarray"})
+    assert array["result"] == {
+        "$type": "ndarray",
+        "dtype": "int32",
+        "shape": [2, 3],
+        "data": [[0, 1, 2], [3, 4, 5]],
+    }
+    special = await api.run("results", kwargs={"kind": "special"})
+    assert special["result"] == {"nan": None, "inf": None, "int64": 5, "set": [1]}
+    obj = await api.run("results", kwargs={"kind": "object"})
+    assert obj["status"] == "succeeded"
+    assert obj["result"]["$type"] == "repr"
+    assert obj["result"]["type"] == "builtins.object"
+
+
+async def test_list_filters_pages_and_sorts(api: Api) -> None:
+    ids = []
+    for i in range(5):
+        job = await api.post(
+            "jobs",
+            {"script": "echo", "kwargs": {"text": str(i)}, "tags": ["odd" if i % 2 else "even"]},
+        )
+        ids.append(job.json["id"])
+    await api.run("raises")
+
+    everything = await api.get("jobs")
+    assert everything.json["total"] == 6
+    assert [j["id"] for j in everything.json["jobs"][1:]] == ids[::-1]  # newest first
+    assert all("result" not in j for j in everything.json["jobs"])
+
+    page = await api.get("jobs", params={"limit": 2, "offset": 1, "sort": "created"})
+    assert [j["id"] for j in page.json["jobs"]] == ids[1:3]
+    assert page.json["total"] == 6
+
+    failed = await api.get("jobs", params={"status": "failed"})
+    assert [j["script"] for j in failed.json["jobs"]] == ["raises"]
+    odd = await api.get("jobs", params={"tag": "odd", "script": "echo"})
+    assert sorted(j["id"] for j in odd.json["jobs"]) == sorted([ids[1], ids[3]])
+    several = await api.get("jobs", params={"status": "created,failed"})
+    assert several.json["total"] == 6
+
+    for params, message in [
+        ({"sort": "kwargs"}, "cannot sort by 'kwargs'"),
+        ({"limit": "0"}, "limit must be between 1 and 1000"),
+        ({"limit": "ten"}, "limit must be a whole number"),
+        ({"status": "sleeping"}, "unknown status 'sleeping'"),
+    ]:
+        bad = await api.get("jobs", params=params)
+        assert bad.code == 400, params
+        assert message in bad.json["message"]
+
+
+async def test_query_with_a_mongodb_style_filter(api: Api) -> None:
+    a = (
+        await api.post("jobs", {"script": "echo", "kwargs": {"text": "a"}, "tags": ["x", "y"]})
+    ).json
+    b = await api.run("echo", kwargs={"text": "b"}, tags=["y"])
+    c = await api.run("raises")
+
+    async def ids(filter: dict, **extra: object) -> list[str]:
+        answer = await api.post("jobs/query", {"filter": filter, "sort": {"created": 1}, **extra})
+        assert answer.code == 200, answer
+        return [j["id"] for j in answer.json["jobs"]]
+
+    assert await ids({"tags": "y"}) == [a["id"], b["id"]]
+    assert await ids({"tags": {"$all": ["x", "y"]}}) == [a["id"]]
+    assert await ids({"status": {"$in": ["failed", "created"]}}) == [a["id"], c["id"]]
+    assert await ids({"$or": [{"script": "raises"}, {"tags": "x"}]}) == [a["id"], c["id"]]
+    assert await ids({"started": None}) == [a["id"]]
+    assert await ids({"started": {"$exists": True}, "status": {"$ne": "failed"}}) == [b["id"]]
+    assert await ids({"created": {"$gte": b["created"]}}) == [b["id"], c["id"]]
+    assert await ids({"created": {"$gte": "2000-01-01"}, "tags": {"$nin": ["x"]}}) == [
+        b["id"],
+        c["id"],
+    ]
+    assert await ids({"time_sec": {"$not": {"$gte": 0}}}) == [a["id"]]
+    assert await ids({"$nor": [{"script": "echo"}]}) == [c["id"]]
+    assert await ids({}, limit=1, offset=1) == [b["id"]]
+
+    for filter, message in [
+        ({"result": 1}, "cannot filter on 'result'"),
+        ({"status": {"$regex": "f.*"}}, "unknown operator '$regex'"),
+        ({"$where": "1"}, "unknown operator '$where'"),
+        ({"status": {"$in": "failed"}}, "$in takes an array"),
+        ({"created": {"$gt": "yesterday"}}, "is not an ISO 8601 time"),
+        ({"public": "yes"}, "needs true or false"),
+        ({"$or": []}, "non-empty array"),
+    ]:
+        bad = await api.post("jobs/query", {"filter": filter})
+        assert bad.code == 400, filter
+        assert message in bad.json["message"]
+    bad = await api.post("jobs/query", {"filter": {}, "limit": 5000})
+    assert bad.code == 400
+    assert "limit" in bad.json["message"]
+
+
+async def test_cancel_a_running_job(api: Api) -> None:
+    job = (
+        await api.post("jobs", {"script": "sleepy", "kwargs": {"seconds": 60}, "run": True})
+    ).json
+    running = await api.wait_until(job["id"], "running")
+    assert running["status"] == "running"
+    began = time.monotonic()
+    cancelled = await api.post(f"jobs/{job['id']}/cancel")
+    assert cancelled.code == 202
+    assert cancelled.json["status"] == "cancelled"
+    assert time.monotonic() - began < 2
+    final = await api.wait(job["id"])
+    assert final["status"] == "cancelled"
+    assert final["error"]["type"] == "Cancelled"
+    assert final["finished"] is not None
+    again = await api.post(f"jobs/{job['id']}/cancel")
+    assert again.code == 409
+    # the worker was replaced: the next job runs
+    assert (await api.run("echo", kwargs={"text": "next"}))["result"] == "next"
+
+
+async def test_cancel_a_created_or_queued_job(api: Api) -> None:
+    created = (await api.post("jobs", {"script": "echo", "kwargs": {"text": "x"}})).json
+    assert (await api.post(f"jobs/{created['id']}/cancel")).json["status"] == "cancelled"
+    # fill both workers, then queue one more and cancel it before it starts
+    blockers = [
+        (await api.post("jobs", {"script": "sleepy", "kwargs": {"seconds": 60}, "run": True})).json
+        for _ in range(2)
+    ]
+    queued = (await api.post("jobs", {"script": "echo", "kwargs": {"text": "q"}, "run": True})).json
+    assert (await api.get(f"jobs/{queued['id']}")).json["status"] == "queued"
+    assert (await api.post(f"jobs/{queued['id']}/cancel")).json["status"] == "cancelled"
+    for blocker in blockers:
+        await api.post(f"jobs/{blocker['id']}/cancel")
+    final = await api.wait(queued["id"])
+    assert final["status"] == "cancelled"
+    assert final["started"] is None
+    assert not os.path.exists(os.path.join("never", "started"))
+
+
+async def test_timeout_fails_the_job_and_says_why(api: Api) -> None:
+    began = time.monotonic()
+    job = await api.run("sleepy", kwargs={"seconds": 60}, timeout=1)
+    assert job["status"] == "failed"
+    assert job["error"]["type"] == "Timeout"
+    assert "timeout of 1 s" in job["error"]["message"]
+    assert time.monotonic() - began < 10
+    stdout = await api.get(f"jobs/{job['id']}/output/stdout")
+    assert stdout.text == "started\n"
+
+
+async def test_a_crashing_script_fails_only_its_job(api: Api) -> None:
+    for how, words in [
+        ("exit", "exited with code 7"),
+        ("segfault", "SIGSEGV"),
+        ("sigkill", "SIGKILL (the system may have run out of memory)"),
+    ]:
+        job = await api.run("kill_self", kwargs={"how": how})
+        assert job["status"] == "failed", how
+        assert job["error"]["type"] == "WorkerDied"
+        assert words in job["error"]["message"]
+        assert (await api.run("echo", kwargs={"text": how}))["result"] == how
+    segfault = await api.get("jobs", params={"script": "kill_self"})
+    crashed = next(j for j in segfault.json["jobs"] if j["kwargs"] == {"how": "segfault"})
+    stderr = await api.get(f"jobs/{crashed['id']}/output/stderr")
+    assert "Fatal Python error: Segmentation fault" in stderr.text
+
+
+async def test_rerun_makes_a_new_job_with_the_same_parameters(api: Api) -> None:
+    first = await api.run("echo", kwargs={"text": "again", "times": 2}, tags=["r"])
+    rerun = await api.post(f"jobs/{first['id']}/rerun")
+    assert rerun.code == 202
+    second = rerun.json
+    assert second["id"] != first["id"]
+    assert second["rerun_of"] == first["id"]
+    assert rerun.headers["Location"].endswith(second["id"])
+    done = await api.wait(second["id"])
+    assert done["result"] == first["result"]
+    assert done["kwargs"] == first["kwargs"]
+    assert done["tags"] == ["r"]
+    assert done["provenance"]["code_sha256"] == first["provenance"]["code_sha256"]
+    not_run = await api.post(f"jobs/{first['id']}/rerun", {"run": False})
+    assert not_run.json["status"] == "created"
+
+
+async def test_delete_one_many_and_a_running_one(api: Api, jobserver: object) -> None:
+    job = await api.run("echo", kwargs={"text": "bye"})
+    folder = os.path.join(jobserver.jobs_dir, job["id"])
+    assert os.path.isdir(folder)
+    gone = await api.delete(f"jobs/{job['id']}")
+    assert gone.code == 204
+    assert (await api.get(f"jobs/{job['id']}")).code == 404
+    assert not os.path.exists(folder)
+
+    running = (
+        await api.post("jobs", {"script": "sleepy", "kwargs": {"seconds": 60}, "run": True})
+    ).json
+    await api.wait_until(running["id"], "running")
+    assert (await api.delete(f"jobs/{running['id']}")).code == 204
+    assert (await api.get(f"jobs/{running['id']}")).code == 404
+    assert (await api.run("echo", kwargs={"text": "still works"}))["status"] == "succeeded"
+
+    for _ in range(3):
+        await api.run("raises")
+    many = await api.delete("jobs", params={"status": "failed"})
+    assert many.code == 200
+    assert many.json == {"deleted": 3}
+    left = await api.get("jobs")
+    assert [j["script"] for j in left.json["jobs"]] == ["echo"]
+
+
+async def test_output_can_be_read_in_pieces(api: Api) -> None:
+    job = await api.run("echo", kwargs={"text": "é" * 10, "times": 2})
+    whole = (await api.get(f"jobs/{job['id']}/output/stdout")).body
+    assert whole.decode() == ("é" * 10 + "\n") * 2
+    pieces, offset = [], 0
+    while True:
+        piece = await api.get(
+            f"jobs/{job['id']}/output/stdout", params={"offset": offset, "limit": 5}
+        )
+        pieces.append(piece.text)  # every piece decodes on its own
+        offset = int(piece.headers["X-Jobserver-Next-Offset"])
+        if piece.headers["X-Jobserver-Complete"] == "true":
+            break
+    assert "".join(pieces).encode() == whole
+    assert offset == len(whole)
+    unknown = await api.get(f"jobs/{job['id']}/output/stdlog")
+    assert unknown.code == 404
+    assert "stdout, stderr" in unknown.json["message"]
+    bad = await api.get(f"jobs/{job['id']}/output/stdout", params={"offset": "-1"})
+    assert bad.code == 400
+
+
+async def test_events_stream_status_progress_and_output(api: Api) -> None:
+    job = (
+        await api.post("jobs", {"script": "progress_steps", "kwargs": {"steps": 3}, "run": True})
+    ).json
+    stream = await api.get(f"jobs/{job['id']}/events")
+    assert stream.code == 200
+    assert stream.headers["Content-Type"] == "text/event-stream"
+    events = parse_sse(stream.text)
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "status"
+    assert kinds[-1] == "end"
+    assert events[-1][1]["job"]["status"] == "succeeded"
+    fractions = [data["progress"]["fraction"] for kind, data in events if kind == "progress"]
+    assert fractions[-1] == 1.0
+    assert fractions == sorted(fractions)
+    record = await api.wait(job["id"])
+    assert record["progress"] == {"fraction": 1.0, "message": "step 3"}
+
+
+async def test_events_of_a_finished_job_end_at_once(api: Api) -> None:
+    job = await api.run("echo", kwargs={"text": "done", "times": 2})
+    events = parse_sse((await api.get(f"jobs/{job['id']}/events")).text)
+    assert [k for k, _ in events] == ["status", "output", "output", "end"]
+    outputs = {d["stream"]: d["text"] for k, d in events if k == "output"}
+    assert outputs == {"stdout": "done\ndone\n", "stderr": "echoed 2 time(s)\n"}
+
+
+async def test_wait_returns_when_time_is_up(api: Api) -> None:
+    job = (
+        await api.post("jobs", {"script": "sleepy", "kwargs": {"seconds": 30}, "run": True})
+    ).json
+    began = time.monotonic()
+    answer = await api.get(f"jobs/{job['id']}", params={"wait": "0.5"})
+    assert answer.json["status"] in ("queued", "running")
+    assert 0.4 < time.monotonic() - began < 5
+    await api.post(f"jobs/{job['id']}/cancel")
+
+
+async def test_many_jobs_at_once_all_finish(api: Api) -> None:
+    created = await asyncio.gather(
+        *[
+            api.post("jobs", {"script": "echo", "kwargs": {"text": str(i)}, "run": True})
+            for i in range(40)
+        ]
+    )
+    finished = await asyncio.gather(*[api.wait(c.json["id"]) for c in created])
+    assert [f["result"] for f in finished] == [str(i) for i in range(40)]

@@ -1,0 +1,130 @@
+"""A server that stops or dies with jobs in flight loses no job record.
+
+These tests run ``jupyter server`` as a child process, so it can be killed for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import urllib.request
+from typing import Any
+
+import psutil
+import pytest
+from conftest import TEST_SCRIPTS
+from server_process import ServerProcess
+
+
+def _config(tmp_path: pathlib.Path, **jobserver: Any) -> dict[str, Any]:
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {
+                "jupyter_jobserver": True,
+                "jupyterlab": False,
+                "jupyter_lsp": False,
+                "notebook_shim": False,
+            }
+        },
+        "JobServerApp": {
+            "state_dir": str(tmp_path / "state"),
+            "workers": 1,
+            "scripts": TEST_SCRIPTS,
+            "entry_point_scripts": False,
+            **jobserver,
+        },
+        "LocalExecutor": {"total_cores": 1},
+    }
+
+
+def _jobs_in_flight(server: ServerProcess) -> tuple[dict, list[dict], int]:
+    """One running job (its worker's pid printed) and two queued behind it."""
+    running = server.call("POST", "jobs", {"script": "pid_then_sleep", "run": True})
+    job = server.call("GET", f"jobs/{running['id']}?wait=30&until=running")
+    assert job["status"] == "running"
+    queued = [
+        server.request("POST", "jobs", {"script": "echo", "kwargs": {"text": str(i)}, "run": True})[
+            1
+        ]
+        for i in range(2)
+    ]
+    assert [q["status"] for q in queued] == ["queued", "queued"]
+    # the worker prints its pid first thing: read it off the live event stream
+    return running, queued, int(_first_stdout(server, running["id"]))
+
+
+def _first_stdout(server: ServerProcess, job_id: str) -> str:
+    request = urllib.request.Request(
+        f"{server.base}/jobserver/api/jobs/{job_id}/events",
+        headers={"Authorization": f"token {server.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        for raw in response:
+            line = raw.decode()
+            if line.startswith("data:") and '"stream":"stdout"' in line:
+                return json.loads(line[5:])["text"]
+    raise AssertionError("the job printed nothing")
+
+
+@pytest.fixture
+def server(tmp_path: pathlib.Path) -> Any:
+    servers: list[ServerProcess] = []
+
+    def make(**jobserver: Any) -> ServerProcess:
+        process = ServerProcess(tmp_path, _config(tmp_path, **jobserver))
+        servers.append(process)
+        return process
+
+    yield make
+    for process in servers:
+        process.stop()
+
+
+def test_a_killed_server_fails_running_jobs_and_requeues_queued_ones(server: Any) -> None:
+    first = server().start()
+    running, queued, worker_pid = _jobs_in_flight(first)
+    first.signal(signal.SIGKILL)  # no chance to clean up
+    # the worker notices its server is gone and ends itself (and its children)
+    psutil.wait_procs([psutil.Process(worker_pid)], timeout=10)
+    assert not psutil.pid_exists(worker_pid)
+
+    second = server().start()
+    job = second.call("GET", f"jobs/{running['id']}")
+    assert job["status"] == "failed"
+    assert job["error"]["type"] == "ServerRestart"
+    assert "rerun" in job["error"]["message"]
+    assert job["finished"] is not None
+    for i, waiting in enumerate(queued):
+        job = second.call("GET", f"jobs/{waiting['id']}?wait=60")
+        assert job["status"] == "succeeded"
+        assert job["result"] == str(i)
+    listing = second.call("GET", "jobs")
+    assert listing["total"] == 3
+
+
+def test_a_stopped_server_says_why_its_running_job_failed(server: Any) -> None:
+    first = server().start()
+    running, queued, worker_pid = _jobs_in_flight(first)
+    assert first.signal(signal.SIGTERM) == 0
+    assert not psutil.pid_exists(worker_pid) or psutil.Process(worker_pid).status() == "zombie"
+
+    second = server().start()
+    job = second.call("GET", f"jobs/{running['id']}")
+    assert job["status"] == "failed"
+    assert job["error"]["type"] == "ServerStopped"
+    job = second.call("GET", f"jobs/{queued[0]['id']}?wait=60")
+    assert job["status"] == "succeeded"
+
+
+def test_queued_jobs_can_be_failed_instead_of_requeued(server: Any) -> None:
+    first = server(requeue_on_restart=False).start()
+    _, queued, _ = _jobs_in_flight(first)
+    first.signal(signal.SIGKILL)
+    second = server(requeue_on_restart=False).start()
+    for waiting in queued:
+        job = second.call("GET", f"jobs/{waiting['id']}")
+        assert job["status"] == "failed"
+        assert job["error"]["message"] == "the server stopped before this job could start"
+    assert os.path.exists(second.home / "state" / "jobserver.sqlite")

@@ -1,0 +1,273 @@
+"""The embedded SQLite store: filters mean what the documentation says, changes are atomic."""
+
+from __future__ import annotations
+
+import pathlib
+import random
+import sqlite3
+import threading
+from typing import Any
+
+import pytest
+
+from jupyter_jobserver.errors import InvalidRequest
+from jupyter_jobserver.query import parse_filter, parse_sort
+from jupyter_jobserver.store import RawJSON, SQLiteStore
+
+STATUSES = ["created", "queued", "running", "succeeded", "failed", "cancelled"]
+
+
+def make_job(i: int, rng: random.Random) -> dict[str, Any]:
+    status = rng.choice(STATUSES)
+    started = (
+        None if status in ("created", "queued") else f"2026-11-{1 + i % 28:02d}T10:00:00.000000Z"
+    )
+    return {
+        "id": f"job{i:04d}",
+        "script": rng.choice(["summary", "slow", "fail"]),
+        "process": "function",
+        "status": status,
+        "owner": rng.choice(["alice", "bob"]),
+        "public": rng.random() < 0.3,
+        "tags": rng.sample(["a", "b", "c"], rng.randint(0, 2)),
+        "args": [],
+        "kwargs": {"i": i},
+        "created": f"2026-11-{1 + i % 28:02d}T09:{i % 60:02d}:00.000000Z",
+        "started": started,
+        "time_sec": None if started is None else round(rng.random() * 10, 3),
+        "exit_code": rng.choice([None, 0, 1]),
+        "result": {"value": i},
+    }
+
+
+def matches(job: dict[str, Any], spec: dict[str, Any]) -> bool:
+    """The documented semantics, written independently of the SQL translation."""
+    for key, cond in spec.items():
+        if key == "$and":
+            ok = all(matches(job, c) for c in cond)
+        elif key == "$or":
+            ok = any(matches(job, c) for c in cond)
+        elif key == "$nor":
+            ok = not any(matches(job, c) for c in cond)
+        else:
+            ok = field_matches(job.get(key), cond, key == "tags")
+        if not ok:
+            return False
+    return True
+
+
+def field_matches(value: Any, cond: Any, is_tags: bool) -> bool:
+    if not (isinstance(cond, dict) and all(k.startswith("$") for k in cond)):
+        cond = {"$eq": cond}
+    values = value if is_tags else [value]
+    for op, arg in cond.items():
+        if op == "$eq":
+            ok = (
+                (not values)
+                if (is_tags and arg is None)
+                else (arg in values if arg is not None else value is None)
+            )
+        elif op == "$ne":
+            ok = not field_matches(value, {"$eq": arg}, is_tags)
+        elif op == "$in":
+            ok = any(field_matches(value, {"$eq": a}, is_tags) for a in arg)
+        elif op == "$nin":
+            ok = not any(field_matches(value, {"$eq": a}, is_tags) for a in arg)
+        elif op == "$all":
+            ok = all(a in values for a in arg)
+        elif op == "$exists":
+            ok = (bool(values) if is_tags else value is not None) == arg
+        elif op == "$not":
+            ok = not field_matches(value, arg, is_tags)
+        else:
+            compare = {
+                "$gt": lambda a, b: a > b,
+                "$gte": lambda a, b: a >= b,
+                "$lt": lambda a, b: a < b,
+                "$lte": lambda a, b: a <= b,
+            }[op]
+            ok = value is not None and compare(value, arg)
+        if not ok:
+            return False
+    return True
+
+
+@pytest.fixture
+def store(tmp_path: pathlib.Path) -> SQLiteStore:
+    store = SQLiteStore(url=f"sqlite:///{tmp_path / 'sub' / 'jobs.sqlite'}")
+    store.open()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def jobs(store: SQLiteStore) -> list[dict[str, Any]]:
+    rng = random.Random(7)
+    made = [make_job(i, rng) for i in range(200)]
+    for job in made:
+        store.insert_job(job)
+    return made
+
+
+FILTERS = [
+    {},
+    {"status": "failed"},
+    {"status": {"$in": ["failed", "cancelled"]}},
+    {"status": {"$nin": ["failed", "cancelled"]}, "owner": "alice"},
+    {"owner": {"$ne": "alice"}},
+    {"public": True},
+    {"public": {"$ne": True}, "script": "slow"},
+    {"tags": "a"},
+    {"tags": {"$ne": "a"}},
+    {"tags": {"$all": ["a", "b"]}},
+    {"tags": {"$in": ["b", "c"]}},
+    {"tags": {"$nin": ["b", "c"]}},
+    {"tags": None},
+    {"tags": {"$exists": True}},
+    {"started": None},
+    {"started": {"$exists": True}},
+    {"started": {"$ne": None}},
+    {"started": {"$gte": "2026-11-10", "$lt": "2026-11-20T00:00:00Z"}},
+    {"created": {"$lte": "2026-11-05T09:30:00+00:00"}},
+    {"time_sec": {"$gt": 5}},
+    {"time_sec": {"$not": {"$gt": 5}}},
+    {"exit_code": {"$in": [None, 1]}},
+    {"exit_code": {"$nin": [None]}},
+    {"exit_code": 0},
+    {"$or": [{"script": "fail"}, {"tags": "c"}], "owner": "bob"},
+    {"$nor": [{"status": "failed"}, {"public": True}]},
+    {"$and": [{"owner": "alice"}, {"$or": [{"status": "running"}, {"time_sec": {"$lt": 1}}]}]},
+    {"id": {"$gte": "job0100", "$lt": "job0110"}},
+]
+
+
+@pytest.mark.parametrize("spec", FILTERS, ids=[str(i) for i in range(len(FILTERS))])
+def test_filters_select_what_the_documentation_says(
+    store: SQLiteStore, jobs: list[dict[str, Any]], spec: dict[str, Any]
+) -> None:
+    from jupyter_jobserver.query import format_time, parse_time
+
+    def normal(s: dict) -> dict:  # time strings compare as instants, as documented
+        out = {}
+        for k, v in s.items():
+            if k in ("created", "started") and isinstance(v, dict):
+                v = {
+                    op: format_time(parse_time(x)) if isinstance(x, str) else x
+                    for op, x in v.items()
+                }
+            out[k] = v
+        return out
+
+    expected = sorted(j["id"] for j in jobs if matches(j, normal(spec)))
+    where = parse_filter(spec) if spec else None
+    found, total = store.find_jobs(where, [("created", 1)], 1000, 0)
+    assert sorted(j["id"] for j in found) == expected
+    assert total == len(expected)
+    assert sorted(store.job_ids(where)) == expected
+
+
+def test_sorting_and_paging(store: SQLiteStore, jobs: list[dict[str, Any]]) -> None:
+    order = parse_sort("-time_sec,script")
+    page1, total = store.find_jobs(None, order, 50, 0)
+    page2, _ = store.find_jobs(None, order, 50, 50)
+    assert total == 200
+    keys = [(j["time_sec"], j["script"]) for j in page1 + page2]
+    with_time = [k for k in keys if k[0] is not None]
+    assert with_time == sorted(with_time, key=lambda k: (-k[0], k[1]))
+    assert not {j["id"] for j in page1} & {j["id"] for j in page2}
+    assert all("result" not in j for j in page1)
+    assert parse_sort({"created": -1}) == [("created", -1)]
+    with pytest.raises(InvalidRequest, match="cannot sort by 'kwargs'"):
+        parse_sort("kwargs")
+    with pytest.raises(InvalidRequest, match="must be 1 or -1"):
+        parse_sort({"created": 0})
+
+
+def test_documents_come_back_as_they_went_in(store: SQLiteStore) -> None:
+    job = make_job(1, random.Random(1))
+    job.update(error={"type": "X", "message": "m", "detail": None}, provenance={"p": [1]})
+    job.update(edited=None, queued=None, finished=None)  # the service always sets every field
+    store.insert_job(job)
+    assert store.get_job(job["id"]) == job
+    light = store.get_job(job["id"], result=False)
+    assert "result" not in light
+    assert store.get_job("nope") is None
+
+
+def test_updates_are_conditional_on_status(store: SQLiteStore) -> None:
+    job = make_job(1, random.Random(1)) | {"status": "queued", "tags": ["x"]}
+    store.insert_job(job)
+    assert not store.update_job(job["id"], {"status": "running"}, status_in={"created"})
+    assert store.update_job(
+        job["id"], {"status": "running", "progress": {"fraction": 0.5}}, status_in={"queued"}
+    )
+    assert store.update_job(job["id"], {"result": RawJSON('{"big":[1,2]}'), "tags": ["y", "z"]})
+    got = store.get_job(job["id"])
+    assert got["status"] == "running"
+    assert got["progress"] == {"fraction": 0.5}
+    assert got["result"] == {"big": [1, 2]}
+    assert got["tags"] == ["y", "z"]
+    assert store.job_ids(parse_filter({"tags": "x"})) == []
+    assert not store.update_job("missing", {"status": "failed"})
+
+
+def test_only_one_of_many_racing_transitions_wins(store: SQLiteStore) -> None:
+    job = make_job(1, random.Random(1)) | {"status": "running"}
+    store.insert_job(job)
+    outcomes: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def finish(status: str) -> None:
+        barrier.wait()
+        outcomes.append(store.update_job(job["id"], {"status": status}, status_in={"running"}))
+
+    threads = [threading.Thread(target=finish, args=(s,)) for s in ["succeeded", "cancelled"] * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == [False] * 7 + [True]
+
+
+def test_delete_removes_jobs_and_their_tags(store: SQLiteStore, jobs: list[dict[str, Any]]) -> None:
+    ids = [j["id"] for j in jobs[:120]]
+    assert store.delete_jobs([*ids, "not-there"]) == 120
+    assert store.find_jobs(None, [("created", 1)], 1, 0)[1] == 80
+    raw = sqlite3.connect(store.path)
+    assert (
+        raw.execute(
+            "SELECT COUNT(*) FROM job_tags WHERE job_id IN ('job0001', 'job0002')"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_the_file_survives_reopening_and_refuses_a_newer_schema(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "s.sqlite"
+    first = SQLiteStore(url=str(path))
+    first.open()
+    first.insert_job(make_job(1, random.Random(1)))
+    first.close()
+    second = SQLiteStore(url=str(path))
+    second.open()
+    assert second.get_job("job0001") is not None
+    assert second._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    second._conn().execute("PRAGMA user_version = 99")
+    second.close()
+    third = SQLiteStore(url=str(path))
+    with pytest.raises(RuntimeError, match="newer jupyter-jobserver"):
+        third.open()
+
+
+def test_every_filterable_and_sortable_field_has_an_index(store: SQLiteStore) -> None:
+    from jupyter_jobserver.query import JOB_FIELDS, JOB_SORT_FIELDS
+
+    conn = store._conn()
+    indexed = set()
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'"):
+        for row in conn.execute(f"PRAGMA index_info({name})"):
+            if row[0] == 0:  # leading column
+                indexed.add(row[2])
+    indexed.add("id")  # the primary key
+    for field in set(JOB_FIELDS) | set(JOB_SORT_FIELDS):
+        assert (field if field != "tags" else "tag") in indexed, field
