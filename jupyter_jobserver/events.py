@@ -7,6 +7,7 @@ of status changes and progress from here instead of polling the store.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -21,30 +22,47 @@ class Subscription:
     def __init__(self, bus: JobEvents, key: str) -> None:
         self._bus = bus
         self.key = key
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._events: collections.deque[dict[str, Any]] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, event: dict[str, Any]) -> None:
+        self._events.append(event)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def get(self, timeout: float | None = None) -> dict[str, Any] | None:
         """The next event, or ``None`` when ``timeout`` seconds pass first."""
-        if timeout is None:
-            return await self.queue.get()
-        try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
-        except asyncio.TimeoutError:
-            return None
+        if not self._events:
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            timer = None
+            if timeout is not None:
+                timer = loop.call_later(timeout, _resolve, self._waiter)
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        return self._events.popleft() if self._events else None
 
     def get_nowait(self) -> dict[str, Any] | None:
         """The next event if one is waiting, else ``None``."""
-        try:
-            return self.queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return None
+        return self._events.popleft() if self._events else None
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
         while True:
-            yield await self.queue.get()
+            event = await self.get()
+            if event is not None:
+                yield event
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class JobEvents:
@@ -71,7 +89,7 @@ class JobEvents:
         event = {**event, "job_id": job_id}
         for key in (job_id, ALL):
             for subscription in self._subscribers.get(key, ()):
-                subscription.queue.put_nowait(event)
+                subscription.put(event)
 
     def has_subscribers(self, job_id: str) -> bool:
         return bool(self._subscribers.get(job_id) or self._subscribers.get(ALL))

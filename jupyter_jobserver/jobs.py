@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -28,12 +30,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .errors import Conflict, InvalidRequest, LimitReached, NotFound, PermissionDenied
-from .events import JobEvents
+from .events import JobEvents, Subscription
 from .executor import Executor, Outcome, Task
 from .models import ACTIVE, FINISHED, JobCreate, JobEdit, JobQuery, JobRerun, Status
 from .query import Logical, Node, parse_filter, parse_sort, utcnow
 from .scripts import Script, ScriptRegistry
-from .store import RawJSON, StoreRunner
+from .store import RawJSON, ResultFile, StoreRunner
 
 STREAMS = ("stdout", "stderr")
 #: largest piece of output one read or one event carries
@@ -63,12 +65,17 @@ class JobSettings:
 
 @dataclasses.dataclass
 class _Active:
-    """What the service remembers of a queued or running job, so that finishing it
-    needs no read of the store."""
+    """A queued or running job as the service holds it: its whole record (but the
+    result), so that starting and finishing it, and answering those who wait for it,
+    need no read of the store."""
 
-    owner: str
-    provenance: dict[str, Any]
+    job: dict[str, Any]
+    stored: bool = True
     started: float | None = None
+
+    @property
+    def owner(self) -> str:
+        return self.job["owner"]
 
 
 class JobService:
@@ -177,8 +184,19 @@ class JobService:
 
     # --- create, read, list -----------------------------------------------------------
 
-    async def create(self, user: User, request: JobCreate, *, rerun_of: str | None = None) -> dict:
-        """Create a job (and queue it when ``request.run``); 4xx errors for bad input."""
+    async def create(
+        self,
+        user: User,
+        request: JobCreate,
+        *,
+        rerun_of: str | None = None,
+        wait: float | None = None,
+    ) -> dict:
+        """Create a job (and queue it when ``request.run``); 4xx errors for bad input.
+
+        With ``wait``, a job that runs is returned once it has finished (or ``wait``
+        seconds have passed): a quick job then costs a single call.
+        """
         await self.ready()
         script = await self._check_request(user, request)
         parameters = script.bind(request.args, request.kwargs) if script else {}
@@ -216,15 +234,29 @@ class JobService:
             },
             "rerun_of": rerun_of,
         }
-        if request.run:
-            self._check_limit(user)
-            job["status"] = Status.queued.value
-            job["queued"] = now
-        await self.store.write(self.store.store.insert_job, job)
-        if request.run:
-            await self._enqueue(job)
-        self.events.publish(job["id"], {"event": "status", "status": job["status"]})
-        return job
+        if not request.run:
+            await self.store.write(self.store.store.insert_job, job)
+            self.events.publish(job["id"], {"event": "status", "status": job["status"]})
+            return job
+        self._check_limit(user)
+        job["status"] = Status.queued.value
+        job["queued"] = now
+        with self.events.subscribe(job["id"]) as subscription:
+            # the job may start while its record is written, but no answer goes out
+            # before the record is safe
+            inserted = await self._enqueue(job, insert=True)
+            active = self._active.get(job["id"])
+            job = dict(active.job) if active is not None else job
+            try:
+                await inserted
+            except BaseException:
+                self.executor.cancel(job["id"])
+                self._forget(job["id"])
+                raise
+            self.events.publish(job["id"], {"event": "status", "status": job["status"]})
+            if not wait:
+                return job
+            return await self._until(user, subscription, job, set(FINISHED), wait)
 
     async def get(self, user: User, job_id: str, *, result: bool = True) -> dict:
         """A job the user may see (their own, a public one, or any for an admin)."""
@@ -233,30 +265,43 @@ class JobService:
             raise NotFound(f"no job with id {job_id!r}")
         return job
 
-    async def wait(
-        self, user: User, job_id: str, timeout: float, until: str | None = None
-    ) -> dict:
+    async def wait(self, user: User, job_id: str, timeout: float, until: str | None = None) -> dict:
         """The job once it has finished (or reached status ``until``, e.g. ``running``),
         or as it is after ``timeout`` seconds."""
         targets = set(FINISHED)
         if until is not None:
-            if until not in Status.__members__:
-                raise InvalidRequest(
-                    f"until: unknown status {until!r}; statuses are: {', '.join(Status.__members__)}"
-                )
             order = list(Status.__members__)
-            targets |= set(order[order.index(until) :])
-        deadline = time.monotonic() + max(0.0, timeout)
+            targets |= set(order[order.index(_status("until", until)) :])
         with self.events.subscribe(job_id) as subscription:
             job = await self.get(user, job_id, result=False)
-            status = job["status"]
-            while status not in targets and status != "deleted":
-                remaining = deadline - time.monotonic()
-                event = await subscription.get(remaining) if remaining > 0 else None
-                if event is None:
-                    break
-                status = event.get("status", status)
-        return await self.get(user, job_id)
+            if job["status"] in targets:
+                return await self.get(user, job_id)
+            return await self._until(user, subscription, job, targets, timeout)
+
+    async def _until(
+        self,
+        user: User,
+        subscription: Subscription,
+        job: dict,
+        targets: set[str],
+        timeout: float,
+    ) -> dict:
+        """Follow ``subscription`` until the job's status is one of ``targets``; answer
+        with the record the event carries, or read it when the event carries none."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        status = job["status"]
+        while True:
+            remaining = deadline - time.monotonic()
+            event = await subscription.get(remaining) if remaining > 0 else None
+            if event is None:
+                break
+            status = event.get("status", status)
+            if status in targets or status == "deleted":
+                carried = event.get("job")
+                if carried is not None and "result" in carried:
+                    return carried
+                break
+        return await self.get(user, job["id"])
 
     async def list(
         self,
@@ -278,10 +323,7 @@ class JobService:
         if tag:
             spec["tags"] = {"$all": tag}
         for value in status or ():
-            if value not in Status.__members__:
-                raise InvalidRequest(
-                    f"unknown status {value!r}; statuses are: {', '.join(Status.__members__)}"
-                )
+            _status("status", value)
         return await self.query(user, JobQuery(filter=spec, sort=sort, limit=limit, offset=offset))
 
     async def query(self, user: User, request: JobQuery) -> tuple[list[dict], int]:
@@ -513,16 +555,25 @@ class JobService:
     # --- executor listener ------------------------------------------------------------
 
     def job_started(self, job_id: str) -> None:
+        changes = {"status": Status.running.value, "started": utcnow()}
         active = self._active.get(job_id)
         if active is not None:
             active.started = time.time()
-        changes = {"status": Status.running.value, "started": utcnow()}
+            active.job.update(changes)
+            if not active.stored:
+                return  # the record is about to be written, running already
         future = self.store.write(
             self.store.store.update_job, job_id, changes, status_in={Status.queued.value}
         )
-        self._track(future, lambda ok: ok and self._published(job_id, Status.running.value))
+        self._track(
+            future,
+            lambda ok: ok and self._published(job_id, Status.running.value, active),
+        )
 
     def job_progress(self, job_id: str, progress: dict[str, Any]) -> None:
+        active = self._active.get(job_id)
+        if active is not None:
+            active.job["progress"] = progress
         self.events.publish(job_id, {"event": "progress", "progress": progress})
         future = self.store.write(
             self.store.store.update_job,
@@ -538,7 +589,7 @@ class JobService:
         changes: dict[str, Any] = {
             "status": outcome.status,
             "finished": utcnow(),
-            "result": RawJSON(outcome.result) if outcome.result is not None else None,
+            "result": _result(outcome),
             "error": outcome.error,
             "exit_code": outcome.exit_code,
         }
@@ -548,13 +599,31 @@ class JobService:
             changes["progress"] = outcome.progress
         if active is not None and outcome.provenance:
             # what the worker actually ran wins over what the registry said at creation
-            changes["provenance"] = {**active.provenance, **outcome.provenance}
+            changes["provenance"] = {**active.job.get("provenance", {}), **outcome.provenance}
         self._forget(job_id)
         future = self.store.write(self.store.store.update_job, job_id, changes, status_in=ACTIVE)
-        self._track(future, lambda ok: ok and self._published(job_id, outcome.status))
+        final = None
+        if active is not None:
+            final = {**active.job, **changes}
+            if outcome.result_file is not None:
+                del final["result"]  # those who wait read it from the store
+            else:
+                final["result"] = None if outcome.result is None else json.loads(outcome.result)
+        self._track(future, lambda ok: ok and self._published(job_id, outcome.status, final))
+        if outcome.result_file is not None:  # the store has a copy once the write is done
+            self._track(
+                future, lambda ok: self._track(asyncio.to_thread(_remove, outcome.result_file))
+            )
 
-    def _published(self, job_id: str, status: str) -> None:
-        self.events.publish(job_id, {"event": "status", "status": status})
+    def _published(self, job_id: str, status: str, job: Any = None) -> None:
+        """Tell subscribers; ``job`` is the record as stored (an ``_Active`` for one that
+        is still running), so they need not read it."""
+        event: dict[str, Any] = {"event": "status", "status": status}
+        if isinstance(job, _Active):
+            event["job"] = {**job.job, "result": None}
+        elif job is not None:
+            event["job"] = job
+        self.events.publish(job_id, event)
 
     def _track(self, future: Any, then: Any = None) -> None:
         future = asyncio.ensure_future(future)
@@ -652,17 +721,33 @@ class JobService:
             )
         return job
 
-    async def _enqueue(self, job: dict) -> None:
+    async def _enqueue(self, job: dict, *, insert: bool = False) -> asyncio.Future[Any] | None:
+        """Hand a queued job to the executor.
+
+        With ``insert``, the job is new: its record is written after the executor has
+        seen it, so a job that starts at once is stored as ``running`` in one write
+        instead of two. The returned future is that write.
+        """
         job_id = job["id"]
-        self._active[job_id] = _Active(owner=job["owner"], provenance=job.get("provenance") or {})
+        active = _Active(job={k: v for k, v in job.items() if k != "result"}, stored=not insert)
+        self._active[job_id] = active
         self._active_by_owner[job["owner"]].add(job_id)
         try:
-            task = await self._task(job)
+            task = await self._task(active)
         except Exception as exc:
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            await self._fail_unstarted(job_id, _error("DataUnavailable", message))
-            return
-        self.executor.submit(task)
+            error = _error("DataUnavailable", message)
+            if not insert:
+                await self._fail_unstarted(job_id, error)
+                return None
+            self._forget(job_id)
+            active.job.update(status=Status.failed.value, finished=utcnow(), error=error)
+        else:
+            self.executor.submit(task)  # it may start right here
+        if not insert:
+            return None
+        active.stored = True
+        return self.store.write(self.store.store.insert_job, {**active.job, "result": None})
 
     async def _fail_unstarted(self, job_id: str, error: dict) -> None:
         self._forget(job_id)
@@ -675,21 +760,19 @@ class JobService:
         if ok:
             self._published(job_id, Status.failed.value)
 
-    async def _task(self, job: dict) -> Task:
+    async def _task(self, active: _Active) -> Task:
+        job = active.job
         script = self.registry.get(job["script"]) if job["script"] else None
         data = None
         if job.get("data") is not None:
             if self.data is None:
                 raise InvalidRequest("this server has no data service")
             data, checksum = await self.data.resolve(job)
-            provenance = {**(job.get("provenance") or {}), "data": checksum}
-            job["provenance"] = provenance
-            active = self._active.get(job["id"])
-            if active is not None:
-                active.provenance = provenance
-            await self.store.write(
-                self.store.store.update_job, job["id"], {"provenance": provenance}
-            )
+            job["provenance"] = {**(job.get("provenance") or {}), "data": checksum}
+            if active.stored:
+                await self.store.write(
+                    self.store.store.update_job, job["id"], {"provenance": job["provenance"]}
+                )
         return Task(
             job_id=job["id"],
             process=job["process"],
@@ -714,6 +797,24 @@ class JobService:
                 owned.discard(job_id)
                 if not owned:
                     del self._active_by_owner[active.owner]
+
+
+def _result(outcome: Outcome) -> Any:
+    if outcome.result_file is not None:
+        return ResultFile(outcome.result_file)
+    return None if outcome.result is None else RawJSON(outcome.result)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def _status(field: str, value: str) -> str:
+    if value not in Status.__members__:
+        known = ", ".join(Status.__members__)
+        raise InvalidRequest(f"{field}: unknown status {value!r}; statuses are: {known}")
+    return value
 
 
 def _visible(job: dict, user: User) -> bool:

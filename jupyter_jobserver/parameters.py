@@ -36,6 +36,7 @@ class ParameterSchema:
         self.positional: list[str] = list(schema.get("x-positional", []))
         self.var_positional = bool(schema.get("x-var-positional"))
         self._validator = Draft202012Validator(schema)
+        self._any_required = bool(schema.get("required"))
 
     def bind(self, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check the arguments; return every parameter's value, defaults included.
@@ -49,6 +50,8 @@ class ParameterSchema:
                 f"{self.script} takes at most {len(self.positional)} positional "
                 f"argument(s) ({names}); {len(args)} given"
             )
+        if not args and not kwargs and not self._any_required and not self.positional:
+            return {}  # a script without parameters: nothing to check
         named = dict(zip(self.positional, args, strict=False))
         both = sorted(set(named) & set(kwargs))
         if both:

@@ -235,7 +235,7 @@ def format_time(moment: _dt.datetime) -> str:
     """Fixed-width ISO 8601 UTC with microseconds, so strings sort as times do."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> _dt.datetime:

@@ -44,6 +44,9 @@ from .introspect import (
     warm_provenance,
 )
 
+#: a larger result is handed over as a file, so messages to the server stay small
+INLINE_RESULT_LIMIT = 256 << 10
+
 #: how often buffered job output is flushed to its file while the job runs (seconds)
 FLUSH_INTERVAL = 0.1
 
@@ -109,7 +112,7 @@ class Worker:
         os.makedirs(job_dir, exist_ok=True)
         done: dict[str, Any] = {"type": "done", "job_id": job_id, "exit_code": None}
         context._state.begin(job_id, int(task.get("cores", 1)), self._report_progress(job_id))
-        environ = dict(os.environ)
+        environ = _environ_snapshot()
         cwd = os.getcwd()
         try:
             with self._captured(job_dir):
@@ -124,16 +127,20 @@ class Worker:
                             f"the result is {len(result):,} bytes of JSON, over the limit of "
                             f"{limit:,}; write large results to a file instead"
                         )
-                    done.update(status="succeeded", result=result, error=None)
+                    if len(result) > INLINE_RESULT_LIMIT:
+                        path = os.path.join(job_dir, "result.json")
+                        with open(path, "w", encoding="utf-8") as f:
+                            f.write(result)
+                        done.update(status="succeeded", result_file=path, error=None)
+                    else:
+                        done.update(status="succeeded", result=result, error=None)
                 except BaseException as exc:
                     print(_format_traceback(exc), file=sys.stderr, end="")
                     done.update(status="failed", result=None, error=_error(exc))
         finally:
             done["progress"] = context._state.end()
             os.chdir(cwd)
-            if os.environ != environ:  # a job's environment changes stay with that job
-                os.environ.clear()
-                os.environ.update(environ)
+            _restore_environ(environ)  # a job's environment changes stay with that job
             _reap_orphans()
         return done
 
@@ -332,6 +339,23 @@ def _become_subreaper() -> None:
         with contextlib.suppress(Exception):
             pr_set_child_subreaper = 36
             _LIBC.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+
+
+def _environ_snapshot() -> dict[Any, Any]:
+    """A copy of the environment, cheap enough to take for every job."""
+    raw = getattr(os.environ, "_data", None)  # the encoded mapping os.environ wraps
+    return dict(raw) if isinstance(raw, dict) else dict(os.environ)
+
+
+def _restore_environ(snapshot: dict[Any, Any]) -> None:
+    if _environ_snapshot() == snapshot:
+        return
+    raw = getattr(os.environ, "_data", None)
+    decode = getattr(os.environ, "decodekey", None), getattr(os.environ, "decodevalue", None)
+    if isinstance(raw, dict) and decode[0] and decode[1]:
+        snapshot = {decode[0](k): decode[1](v) for k, v in snapshot.items()}
+    os.environ.clear()
+    os.environ.update(snapshot)
 
 
 def _reap_orphans() -> None:

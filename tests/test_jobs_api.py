@@ -128,7 +128,7 @@ async def test_list_filters_pages_and_sorts(api: Api) -> None:
         ({"sort": "kwargs"}, "cannot sort by 'kwargs'"),
         ({"limit": "0"}, "limit must be between 1 and 1000"),
         ({"limit": "ten"}, "limit must be a whole number"),
-        ({"status": "sleeping"}, "unknown status 'sleeping'"),
+        ({"status": "sleeping"}, "status: unknown status 'sleeping'"),
     ]:
         bad = await api.get("jobs", params=params)
         assert bad.code == 400, params
@@ -359,3 +359,15 @@ async def test_many_jobs_at_once_all_finish(api: Api) -> None:
     )
     finished = await asyncio.gather(*[api.wait(c.json["id"]) for c in created])
     assert [f["result"] for f in finished] == [str(i) for i in range(40)]
+
+
+async def test_post_with_wait_answers_with_the_finished_job(api: Api) -> None:
+    answer = await api.post(
+        "jobs", {"script": "echo", "kwargs": {"text": "quick"}, "run": True}, params={"wait": 30}
+    )
+    assert answer.code == 201
+    assert answer.json["status"] == "succeeded"
+    assert answer.json["result"] == "quick"
+    bad = await api.get(f"jobs/{answer.json['id']}", params={"wait": 1, "until": "later"})
+    assert bad.code == 400
+    assert "until: unknown status 'later'" in bad.json["message"]

@@ -14,8 +14,9 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import TEST_SCRIPTS
-from server_process import ServerProcess
+from conftest import TEST_SCRIPTS, TESTS
+
+from jupyter_jobserver.testing import ServerProcess
 
 
 def _config(tmp_path: pathlib.Path, **jobserver: Any) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def server(tmp_path: pathlib.Path) -> Any:
     servers: list[ServerProcess] = []
 
     def make(**jobserver: Any) -> ServerProcess:
-        process = ServerProcess(tmp_path, _config(tmp_path, **jobserver))
+        process = ServerProcess(tmp_path, _config(tmp_path, **jobserver), python_path=[str(TESTS)])
         servers.append(process)
         return process
 

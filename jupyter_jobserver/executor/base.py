@@ -34,15 +34,24 @@ class Task:
     max_result_bytes: int = 0
 
     def message(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The task as sent to a worker (a shallow copy: ``asdict`` would deep-copy)."""
+        return {name: getattr(self, name) for name in _TASK_FIELDS}
+
+
+_TASK_FIELDS = tuple(f.name for f in dataclasses.fields(Task))
 
 
 @dataclasses.dataclass
 class Outcome:
-    """How a task ended, as the executor saw it."""
+    """How a task ended, as the executor saw it.
+
+    ``result`` is the JSON text of the return value, or ``result_file`` names a file
+    holding it when it is large (so it never passes through the event loop).
+    """
 
     status: str
     result: str | None = None
+    result_file: str | None = None
     error: dict[str, Any] | None = None
     exit_code: int | None = None
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)

@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -69,7 +68,7 @@ class _Worker:
 
     def close(self) -> None:
         """Let go of the lifeline: an idle worker then ends itself. (The connection is
-        closed by the thread that reads it, once the worker is gone.)"""
+        closed once the worker is gone.)"""
         if self.lifeline >= 0:
             with contextlib.suppress(OSError):
                 os.close(self.lifeline)
@@ -138,7 +137,8 @@ class LocalExecutor(Executor):
         self._workers: list[_Worker] = []
         self._queue: collections.deque[Task | _Describe] = collections.deque()
         self._running: dict[str, _Worker] = {}
-        self._free = self.cores
+        self._cores = self.total_cores if self.total_cores > 0 else _usable_cores()
+        self._free = self._cores
         self._listener: ExecutorListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -149,12 +149,7 @@ class LocalExecutor(Executor):
 
     @property
     def cores(self) -> int:
-        if self.total_cores > 0:
-            return self.total_cores
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            return os.cpu_count() or 1
+        return self._cores
 
     @property
     def worker_count(self) -> int:
@@ -173,8 +168,13 @@ class LocalExecutor(Executor):
             if worker.task is not None:
                 worker.kill()
             worker.close()  # the lifeline closes: an idle worker ends itself
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(worker.conn.fileno())
         waits = [asyncio.to_thread(_wait, w.proc, 5.0) for w in workers]
         await asyncio.gather(*waits)
+        for worker in workers:
+            with contextlib.suppress(OSError):
+                worker.conn.close()
         for describe in [t for t in self._queue if isinstance(t, _Describe)]:
             if not describe.future.done():
                 describe.future.set_exception(RuntimeError("the executor stopped"))
@@ -256,27 +256,27 @@ class LocalExecutor(Executor):
             os.close(life_read)
         worker = _Worker(proc, Connection(parent.detach()), life_write)
         self._workers.append(worker)
-        threading.Thread(
-            target=self._read, args=(worker,), name=f"jobserver-worker-{proc.pid}", daemon=True
-        ).start()
+        assert self._loop is not None
+        self._loop.add_reader(worker.conn.fileno(), self._readable, worker)
 
-    def _read(self, worker: _Worker) -> None:
-        """Hand each message of one worker to the event loop (runs in a thread)."""
-        while True:
-            try:
-                message = worker.conn.recv()
-            except Exception:  # end of file, or a worker killed mid-message
-                break
-            self._call(self._on_message, worker, message)
+    def _readable(self, worker: _Worker) -> None:
+        """Take the worker's messages as they arrive, on the event loop: they are small
+        (a large result travels as a file), so reading one never blocks for long."""
+        try:
+            while worker.conn.poll(0):
+                self._on_message(worker, worker.conn.recv())
+        except (EOFError, OSError):
+            self._gone(worker)
+
+    def _gone(self, worker: _Worker) -> None:
+        """The worker's end of the socket closed: it exited or is exiting."""
+        assert self._loop is not None
+        with contextlib.suppress(ValueError, OSError):
+            self._loop.remove_reader(worker.conn.fileno())
         with contextlib.suppress(OSError):
             worker.conn.close()
-        code = worker.proc.wait()
-        self._call(self._on_exit, worker, code)
-
-    def _call(self, callback: Any, *args: Any) -> None:
-        assert self._loop is not None
-        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
-            self._loop.call_soon_threadsafe(callback, *args)
+        waited = self._loop.run_in_executor(None, worker.proc.wait)
+        waited.add_done_callback(lambda f: self._on_exit(worker, f.result()))
 
     def _on_message(self, worker: _Worker, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -297,6 +297,7 @@ class LocalExecutor(Executor):
                     Outcome(
                         status=message["status"],
                         result=message.get("result"),
+                        result_file=message.get("result_file"),
                         error=message.get("error"),
                         exit_code=message.get("exit_code"),
                         provenance=message.get("provenance") or {},
@@ -417,6 +418,13 @@ class LocalExecutor(Executor):
     def _report(self, job_id: str, outcome: Outcome) -> None:
         if self._listener is not None:
             self._listener.job_finished(job_id, outcome)
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _failure(kind: str, message: str) -> Outcome:

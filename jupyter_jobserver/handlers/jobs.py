@@ -42,8 +42,11 @@ class JobsHandler(JobServerHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
+        wait = self.float_argument("wait", None)
         request = parse(JobCreate, self.json_body())
-        job = await self.jobserver.jobs.create(self.user, request)
+        jobs = self.jobserver.jobs
+        # with ?wait, a quick job is one round trip: the answer comes when it has ended
+        job = await jobs.create(self.user, request, wait=min(wait, MAX_WAIT) if wait else None)
         self.set_header("Location", self.location("jobs", job["id"]))
         self.send(job, 201)
 

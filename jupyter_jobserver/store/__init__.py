@@ -1,7 +1,7 @@
 """Stores: where job records and data documents live."""
 
-from .base import JOB_FIELDS, RawJSON, Store
+from .base import JOB_FIELDS, RawJSON, ResultFile, Store
 from .runner import StoreRunner
 from .sqlite import SQLiteStore
 
-__all__ = ["JOB_FIELDS", "RawJSON", "SQLiteStore", "Store", "StoreRunner"]
+__all__ = ["JOB_FIELDS", "RawJSON", "ResultFile", "SQLiteStore", "Store", "StoreRunner"]

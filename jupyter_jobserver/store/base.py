@@ -11,7 +11,9 @@ lists stay light.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from traitlets import Unicode
@@ -53,6 +55,11 @@ class RawJSON(str):
     store can keep it without parsing and dumping it again."""
 
 
+class ResultFile(str):
+    """The path of a file that holds a result's JSON text; the store reads it (off the
+    event loop) and keeps the text."""
+
+
 class Store(LoggingConfigurable):
     """Base class of stores; see the module docstring."""
 
@@ -65,6 +72,11 @@ class Store(LoggingConfigurable):
     def close(self) -> None:
         """Release connections."""
         raise NotImplementedError
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Group the writes made inside into one unit (one transaction, where the store
+        has them); each write still succeeds or fails on its own."""
+        return contextlib.nullcontext()
 
     # --- jobs -------------------------------------------------------------------------
 

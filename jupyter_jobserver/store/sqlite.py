@@ -19,7 +19,7 @@ from traitlets import Enum, Float
 
 from ..query import JOB_FIELDS as FILTER_FIELDS
 from ..query import Condition, Logical, Node, Not
-from .base import RawJSON, Store
+from .base import JOB_FIELDS, RawJSON, ResultFile, Store
 
 SCHEMA_VERSION = 1
 
@@ -96,11 +96,22 @@ class SQLiteStore(Store):
         help="Seconds to wait for another process holding the database lock.",
     ).tag(config=True)
 
+    checkpoint_interval = Float(
+        1.0,
+        help=(
+            "Seconds between background WAL checkpoints. Checkpoints copy committed "
+            "changes into the database file and sync it; doing them in a thread of their "
+            "own keeps that cost off every write."
+        ),
+    ).tag(config=True)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._checkpointer: threading.Thread | None = None
 
     @property
     def path(self) -> str:
@@ -123,8 +134,27 @@ class SQLiteStore(Store):
         conn.executescript(
             f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
+        self._closing.clear()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="jobserver-sqlite-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        """Checkpoint the WAL now and then; PASSIVE never makes a writer wait."""
+        while not self._closing.wait(self.checkpoint_interval):
+            try:
+                self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                self.log.warning("jobserver: WAL checkpoint failed: %s", exc)
 
     def close(self) -> None:
+        self._closing.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
+            self._checkpointer = None
+        with contextlib.suppress(sqlite3.Error):
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
         with self._lock:
             for conn in self._connections:
                 with contextlib.suppress(sqlite3.Error):
@@ -144,13 +174,36 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
+            # checkpoints run in their own thread; this is only a backstop (~256 MiB)
+            conn.execute("PRAGMA wal_autocheckpoint = 65536")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
 
     @contextlib.contextmanager
-    def _write(self, conn: sqlite3.Connection) -> Iterator[None]:
+    def batch(self) -> Iterator[None]:
+        conn = self._conn()
+        with self._write(conn):
+            yield
+
+    @contextlib.contextmanager
+    def _write(self, conn: sqlite3.Connection, statements: int = 2) -> Iterator[None]:
+        """A transaction, or a savepoint inside the batch's transaction. A write of one
+        statement needs neither: SQLite makes each statement atomic on its own."""
+        if statements == 1:
+            yield
+            return
+        if conn.in_transaction:
+            conn.execute("SAVEPOINT write")
+            try:
+                yield
+            except BaseException:
+                conn.execute("ROLLBACK TO write")
+                conn.execute("RELEASE write")
+                raise
+            conn.execute("RELEASE write")
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -164,14 +217,10 @@ class SQLiteStore(Store):
     def insert_job(self, job: dict[str, Any]) -> None:
         conn = self._conn()
         columns, body, result = _split_job(job)
-        names = [*columns, "body", "result"]
-        values = [*columns.values(), body, result]
-        with self._write(conn):
-            conn.execute(
-                f"INSERT INTO jobs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                values,
-            )
-            _write_tags(conn, job["id"], job.get("tags") or ())
+        tags = job.get("tags") or ()
+        with self._write(conn, statements=2 if tags else 1):
+            conn.execute(_INSERT_JOB, [*columns.values(), body, result])
+            _write_tags(conn, job["id"], tags)
 
     def get_job(self, job_id: str, *, result: bool = True) -> dict[str, Any] | None:
         select = _JOB_SELECT if result else _JOB_SELECT_LIGHT
@@ -185,33 +234,48 @@ class SQLiteStore(Store):
         *,
         status_in: Collection[str] | None = None,
     ) -> bool:
+        """One ``UPDATE``: columns are set directly and body fields with ``json_set``,
+        under ``WHERE status IN (...)``, so the check and the change are one step."""
+        assignments: list[str] = []
+        params: list[Any] = []
+        body_paths: list[str] = []
+        body_params: list[Any] = []
+        for key, value in changes.items():
+            if key in JOB_COLUMNS:
+                assignments.append(f"{key} = ?")
+                params.append(int(value) if key == "public" else value)
+            elif key == "result":
+                assignments.append("result = ?")
+                params.append(_result_text(value))
+            else:
+                if key not in JOB_FIELDS:  # it becomes part of the SQL text
+                    raise ValueError(f"not a job field: {key!r}")
+                body_paths.append(f"'$.{key}', json(?)")
+                body_params.append(json.dumps(value, separators=(",", ":")))
+        if body_paths:
+            assignments.append(f"body = json_set(body, {', '.join(body_paths)})")
+            params.extend(body_params)
+        where = "id = ?"
+        params.append(job_id)
+        if status_in is not None:
+            statuses = list(status_in)
+            where += f" AND status IN ({', '.join('?' * len(statuses))})"
+            params.extend(statuses)
         conn = self._conn()
-        with self._write(conn):
-            row = conn.execute("SELECT status, body FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None or (status_in is not None and row[0] not in status_in):
-                return False
-            sets: dict[str, Any] = {}
-            body: dict[str, Any] | None = None
-            for key, value in changes.items():
-                if key in JOB_COLUMNS:
-                    sets[key] = int(value) if key == "public" else value
-                elif key == "result":
-                    sets["result"] = _result_text(value)
-                else:
-                    if body is None:
-                        body = json.loads(row[1])
-                    body[key] = value
-            if body is not None:
-                sets["body"] = json.dumps(body, separators=(",", ":"))
-            if sets:
-                assignments = ", ".join(f"{name} = ?" for name in sets)
-                conn.execute(
-                    f"UPDATE jobs SET {assignments} WHERE id = ?", [*sets.values(), job_id]
+        with self._write(conn, statements=2 if "tags" in changes else 1):
+            if assignments:
+                cursor = conn.execute(
+                    f"UPDATE jobs SET {', '.join(assignments)} WHERE {where}", params
                 )
-            if "tags" in changes:
+            else:
+                cursor = conn.execute(
+                    f"SELECT 1 FROM jobs WHERE {where}", params[-1 - len(status_in or ()) :]
+                )
+            changed = cursor.rowcount > 0 if assignments else cursor.fetchone() is not None
+            if changed and "tags" in changes:
                 conn.execute("DELETE FROM job_tags WHERE job_id = ?", (job_id,))
                 _write_tags(conn, job_id, changes["tags"] or ())
-        return True
+        return changed
 
     def find_jobs(
         self,
@@ -254,6 +318,10 @@ class SQLiteStore(Store):
 # --- rows and documents ---------------------------------------------------------------
 
 _JOB_SELECT_LIGHT = ", ".join((*JOB_COLUMNS, "body"))
+_INSERT_JOB = (
+    f"INSERT INTO jobs ({_JOB_SELECT_LIGHT}, result) "
+    f"VALUES ({', '.join('?' * (len(JOB_COLUMNS) + 2))})"
+)
 _JOB_SELECT = _JOB_SELECT_LIGHT + ", result"
 
 
@@ -268,6 +336,9 @@ def _split_job(job: dict[str, Any]) -> tuple[dict[str, Any], str, str | None]:
 def _result_text(value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, ResultFile):
+        with open(value, encoding="utf-8") as f:
+            return f.read()
     if isinstance(value, RawJSON):
         return str(value)
     return json.dumps(value, separators=(",", ":"))
@@ -284,6 +355,8 @@ def _job_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def _write_tags(conn: sqlite3.Connection, job_id: str, tags: Iterable[str]) -> None:
+    if not tags:
+        return
     conn.executemany(
         "INSERT OR IGNORE INTO job_tags (job_id, tag) VALUES (?, ?)",
         [(job_id, tag) for tag in tags],

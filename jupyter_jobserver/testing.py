@@ -1,4 +1,11 @@
-"""A real Jupyter server in a child process, for tests that stop or kill a server."""
+"""A real Jupyter server with the job server, in a child process.
+
+For tests that stop or kill a server, for notebooks executed against a live server, and
+for benchmarks; script authors can use it in their own test suites too::
+
+    with ServerProcess(tmp_path, {"JobServerApp": {"scripts": {...}}}) as server:
+        job = server.call("POST", "jobs?wait=60", {"script": "mine", "run": True})
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-TESTS = pathlib.Path(__file__).parent
 READY = re.compile(r"jobserver \S+ \| \d+ script\(s\)")
 
 
@@ -28,10 +34,18 @@ def free_port() -> int:
 class ServerProcess:
     """``jupyter server`` with the job server, configured through a config file."""
 
-    def __init__(self, home: pathlib.Path, config: dict[str, Any], token: str = "secret") -> None:
+    def __init__(
+        self,
+        home: pathlib.Path,
+        config: dict[str, Any],
+        token: str = "secret",
+        python_path: list[str] | None = None,
+        port: int | None = None,
+    ) -> None:
         self.home = home
+        self.python_path = python_path or []
         self.token = token
-        self.port = free_port()
+        self.port = port or free_port()
         self.config_dir = home / "config"
         self.config_dir.mkdir(parents=True, exist_ok=True)
         (home / "root").mkdir(exist_ok=True)
@@ -51,7 +65,7 @@ class ServerProcess:
             "JUPYTER_CONFIG_DIR": str(self.config_dir),
             "JUPYTER_DATA_DIR": str(self.home / "data"),
             "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"),
-            "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join([*self.python_path, os.environ.get("PYTHONPATH", "")]),
         }
         self._ready.clear()
         self._exited.clear()
@@ -114,6 +128,12 @@ class ServerProcess:
         assert self.proc is not None
         self.proc.send_signal(sig)
         return self.proc.wait(60)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
