@@ -19,12 +19,16 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Float, Int, List, Set, Type, Unicode, default
 
 from ._version import __version__
+from .bindings import DataBindings
+from .datafiles import DataFiles
+from .documents import DataDocuments
 from .events import JobEvents
 from .executor import Executor, LocalExecutor
 from .handlers import default_handlers
-from .jobs import JobService, JobSettings, User
+from .jobs import JobService, JobSettings
 from .scripts import ScriptRegistry, function_references
 from .store import SQLiteStore, Store, StoreRunner
+from .users import User
 
 
 class JobServerApp(ExtensionApp):
@@ -94,6 +98,41 @@ class JobServerApp(ExtensionApp):
         True,
         help="Import every function script's module when a worker starts, so even the "
         "first job of a script starts in milliseconds.",
+    ).tag(config=True)
+
+    # --- data ------------------------------------------------------------------------
+
+    data_dir = Unicode(
+        help="The datafile folder (default: data/ under the Jupyter root, so files put there "
+        "in JupyterLab's file browser are datafiles too).",
+    ).tag(config=True)
+
+    datafile_extensions = List(
+        Unicode(),
+        default_value=["csv", "tsv", "dat", "txt", "json"],
+        help="Extensions of the files in the data folder that are datafiles.",
+    ).tag(config=True)
+
+    max_datafile_size = Int(
+        4 << 30,
+        help="Largest datafile an upload may create, in bytes (0: no limit); larger "
+        "uploads are refused with 413.",
+    ).tag(config=True)
+
+    datafile_quota = Int(
+        0,
+        help="Most bytes the datafiles of one folder may take together (0: no quota); an "
+        "upload that would go over is refused with 413.",
+    ).tag(config=True)
+
+    max_convert_size = Int(
+        64 << 20,
+        help="Largest datafile converted on request (?format=csv|json|html|txt), in bytes.",
+    ).tag(config=True)
+
+    max_document_size = Int(
+        64 << 20,
+        help="Largest stored data document, in bytes of JSON.",
     ).tag(config=True)
 
     # --- limits and defaults ---------------------------------------------------------
@@ -166,6 +205,10 @@ class JobServerApp(ExtensionApp):
     def _default_jobs_dir(self) -> str:
         return os.path.join(self.state_dir, "jobs")
 
+    @default("data_dir")
+    def _default_data_dir(self) -> str:
+        return os.path.join(self.serverapp.root_dir, "data")
+
     @default("server_owner")
     def _default_server_owner(self) -> str:
         try:
@@ -193,6 +236,16 @@ class JobServerApp(ExtensionApp):
         if self.preload_scripts and isinstance(self.executor, LocalExecutor):
             modules = {ref.partition(":")[0] for ref, _ in self._references.values()}
             self.executor.preload_modules = sorted(set(self.executor.preload_modules) | modules)
+        self.datafiles = DataFiles(
+            self.data_dir,
+            self.datafile_extensions,
+            max_file_size=self.max_datafile_size,
+            quota=self.datafile_quota,
+            max_convert_size=self.max_convert_size,
+            per_user=not self.single_user,
+            log=self.log,
+        )
+        self.documents = DataDocuments(self.store_runner, max_size=self.max_document_size)
         self.events = JobEvents()
         self.registry = ScriptRegistry(log=self.log)
         self.jobs = JobService(
@@ -209,6 +262,7 @@ class JobServerApp(ExtensionApp):
                 allow_eval=self.allow_eval,
             ),
             events=self.events,
+            data=DataBindings(self.datafiles, self.documents),
             log=self.log,
         )
         self._started: asyncio.Task[None] | None = None
@@ -224,6 +278,10 @@ class JobServerApp(ExtensionApp):
 
     async def _start(self) -> None:
         os.makedirs(self.jobs_dir, exist_ok=True)
+        os.makedirs(self.data_dir, exist_ok=True)
+        removed = await asyncio.to_thread(self.datafiles.remove_stale_uploads)
+        if removed:
+            self.log.info("jobserver: removed %d upload(s) cut off by a crash", removed)
         await asyncio.to_thread(self.store.open)
         await self.executor.start(self.jobs)
         references = {name: ref for name, (ref, _) in self._references.items()}

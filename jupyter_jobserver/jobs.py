@@ -36,18 +36,11 @@ from .models import ACTIVE, FINISHED, JobCreate, JobEdit, JobQuery, JobRerun, St
 from .query import Logical, Node, parse_filter, parse_sort, utcnow
 from .scripts import Script, ScriptRegistry
 from .store import RawJSON, ResultFile, StoreRunner
+from .users import User
 
 STREAMS = ("stdout", "stderr")
 #: largest piece of output one read or one event carries
 OUTPUT_CHUNK = 1 << 20
-
-
-@dataclasses.dataclass(frozen=True)
-class User:
-    """Who is asking: a name, and whether they administer this server."""
-
-    name: str
-    admin: bool = False
 
 
 @dataclasses.dataclass
@@ -200,8 +193,7 @@ class JobService:
         await self.ready()
         script = await self._check_request(user, request)
         parameters = script.bind(request.args, request.kwargs) if script else {}
-        if script is not None:
-            self._check_binding(script, request.data)
+        await self._check_binding(user, script, request.data)
         now = utcnow()
         job: dict[str, Any] = {
             "id": uuid.uuid4().hex,
@@ -261,7 +253,7 @@ class JobService:
     async def get(self, user: User, job_id: str, *, result: bool = True) -> dict:
         """A job the user may see (their own, a public one, or any for an admin)."""
         job = await self.store.read(self.store.store.get_job, job_id, result=result)
-        if job is None or not _visible(job, user):
+        if job is None or not user.may_see(job):
             raise NotFound(f"no job with id {job_id!r}")
         return job
 
@@ -358,8 +350,8 @@ class JobService:
             if script is not None:
                 parameters = script.bind(args, kwargs)
                 changes["provenance"] = {**job["provenance"], "parameters": parameters}
-                if "data" in changes:
-                    self._check_binding(script, request.data)
+            if "data" in changes:
+                await self._check_binding(user, script, request.data)
             if "timeout" in changes:
                 changes["timeout"] = self._timeout(changes["timeout"])
         changes["edited"] = utcnow()
@@ -423,6 +415,8 @@ class JobService:
         binding = job.get("data")
         if binding is not None and self.data is not None:
             await self.data.check_unchanged(user, job, current=request.current_data)
+        elif request.current_data:
+            raise InvalidRequest("current_data applies to jobs that read a datafile or document")
         new = JobCreate.model_validate(
             {
                 "script": job["script"],
@@ -675,23 +669,22 @@ class JobService:
         self.registry.check_cores(script, self.executor.cores)
         return script
 
-    def _check_binding(self, script: Script, binding: Any) -> None:
-        spec = script.data_parameter
+    async def _check_binding(self, user: User, script: Script | None, binding: Any) -> None:
+        spec = script.data_parameter if script else {"kind": "any"}
+        name = script.name if script else "an eval job"
         if binding is None:
             if spec and spec.get("required"):
-                accepted = " or ".join(script.data)
-                raise InvalidRequest(f"{script.name} needs data: bind a {accepted}")
+                raise InvalidRequest(f"{name} needs data: bind a {' or '.join(script.data)}")
             return
         if not spec:
-            raise InvalidRequest(f"{script.name} takes no data")
-        if binding.type not in script.data:
+            raise InvalidRequest(f"{name} takes no data")
+        if script is not None and binding.type not in script.data:
             raise InvalidRequest(
-                f"{script.name} cannot read {binding.type} data; it accepts: "
-                f"{', '.join(script.data)}"
+                f"{name} cannot read {binding.type} data; it accepts: {', '.join(script.data)}"
             )
         if self.data is None:
             raise InvalidRequest("this server has no data service to read bound data from")
-        self.data.check_binding(script, binding)
+        await self.data.check(user, script, binding)
 
     def _timeout(self, requested: float | None) -> float | None:
         timeout = requested if requested is not None else self.settings.default_timeout
@@ -714,7 +707,7 @@ class JobService:
 
     async def _owned(self, user: User, job_id: str) -> dict:
         job = await self.get(user, job_id, result=False)
-        if job["owner"] != user.name and not user.admin:
+        if not user.may_change(job):
             raise PermissionDenied(
                 f"job {job_id} belongs to {job['owner']}; only its owner can change it "
                 "(you may rerun it as your own)"
@@ -767,7 +760,7 @@ class JobService:
         if job.get("data") is not None:
             if self.data is None:
                 raise InvalidRequest("this server has no data service")
-            data, checksum = await self.data.resolve(job)
+            data, checksum = await self.data.resolve(job, self.job_dir(job["id"]))
             job["provenance"] = {**(job.get("provenance") or {}), "data": checksum}
             if active.stored:
                 await self.store.write(
@@ -815,10 +808,6 @@ def _status(field: str, value: str) -> str:
         known = ", ".join(Status.__members__)
         raise InvalidRequest(f"{field}: unknown status {value!r}; statuses are: {known}")
     return value
-
-
-def _visible(job: dict, user: User) -> bool:
-    return user.admin or job["owner"] == user.name or bool(job.get("public"))
 
 
 def _visibility(user: User) -> Node | None:

@@ -112,6 +112,39 @@ class JobQuery(_Model):
     offset: Annotated[int, Field(ge=0)] = 0
 
 
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+Datatype = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class DataCreate(_Model):
+    """Body of ``POST data``."""
+
+    name: Name
+    datatype: Datatype = "json"
+    data: Any
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+    public: bool = False
+
+
+class DataReplace(DataCreate):
+    """Body of ``PUT data/{id}``: the whole document anew. ``revision``, when given, must
+    be the document's current revision."""
+
+    revision: Annotated[int, Field(ge=1)] | None = None
+
+
+class DataEdit(_Model):
+    """Body of ``PATCH data/{id}``: the fields to change. ``revision``, when given, must
+    be the document's current revision."""
+
+    name: Name | None = None
+    datatype: Datatype | None = None
+    data: Any = None
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+    public: bool | None = None
+    revision: Annotated[int, Field(ge=1)] | None = None
+
+
 class JobRerun(_Model):
     """Body of ``POST jobs/{id}/rerun`` (optional)."""
 

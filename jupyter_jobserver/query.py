@@ -60,6 +60,20 @@ JOB_SORT_FIELDS = (
     "owner",
 )
 
+DATA_FIELDS: dict[str, str] = {
+    "id": "string",
+    "name": "string",
+    "datatype": "string",
+    "owner": "string",
+    "public": "boolean",
+    "created": "time",
+    "edited": "time",
+    "revision": "integer",
+    "size": "integer",
+}
+
+DATA_SORT_FIELDS = ("created", "edited", "name", "datatype", "owner", "size")
+
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 FIELD_OPERATORS = (*COMPARISONS, "$in", "$nin", "$exists", "$not", "$all")
 LOGICAL_OPERATORS = ("$and", "$or", "$nor")
@@ -192,11 +206,13 @@ def _value(field: str, kind: str, value: Any, op: str) -> Any:
     raise AssertionError(kind)
 
 
-def parse_sort(spec: Any, allowed: tuple[str, ...] = JOB_SORT_FIELDS) -> list[tuple[str, int]]:
+def parse_sort(
+    spec: Any, allowed: tuple[str, ...] = JOB_SORT_FIELDS, default: str = "created"
+) -> list[tuple[str, int]]:
     """Parse ``"-created,script"`` or ``{"created": -1}`` or ``[["created", -1]]``."""
     pairs: list[tuple[str, Any]]
     if spec is None or spec == "":
-        return [("created", -1)]
+        return [(default, -1)]
     if isinstance(spec, str):
         pairs = []
         for part in spec.split(","):

@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -29,6 +30,11 @@ TEST_SCRIPTS = {
         "noop",
         "types_demo",
         "pid_then_sleep",
+        "describe_data",
+        "file_info",
+        "array_shape",
+        "column_sum",
+        "table_mean",
     )
 }
 
@@ -88,7 +94,7 @@ class Answer:
 
 
 class Api:
-    """Calls the REST API through pytest-jupyter's ``jp_fetch`` (real HTTP)."""
+    """Calls the REST API of the test server over real HTTP."""
 
     def __init__(self, fetch: Any, headers: dict[str, str] | None = None) -> None:
         self._fetch = fetch
@@ -97,14 +103,15 @@ class Api:
     async def call(
         self,
         method: str,
-        path: str,
+        path: str | tuple[str, ...],
         body: Any = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         raw: bytes | None = None,
+        **extra: Any,
     ) -> Answer:
-        kwargs: dict[str, Any] = {"method": method, "params": params or {}}
-        if raw is not None:
+        kwargs: dict[str, Any] = {"method": method, **extra}
+        if raw is not None or "body_producer" in extra:
             kwargs["body"] = raw
         elif body is not None or method in ("POST", "PUT", "PATCH"):
             kwargs["body"] = json.dumps(body if body is not None else {})
@@ -112,8 +119,12 @@ class Api:
         merged = {**(self.headers or {}), **(headers or {})}
         if merged:
             kwargs["headers"] = merged
+        segments = path if isinstance(path, tuple) else path.strip("/").split("/")
+        url = "/".join(quote(p, safe="") for p in segments)
+        if params:
+            url += "?" + urlencode(params)
         try:
-            response = await self._fetch("jobserver", "api", *path.strip("/").split("/"), **kwargs)
+            response = await self._fetch(url, **kwargs)
         except HTTPClientError as exc:
             assert exc.response is not None, exc
             response = exc.response
@@ -168,5 +179,22 @@ def parse_sse(text: str) -> list[tuple[str, Any]]:
 
 
 @pytest.fixture
-def api(jp_fetch: Any, jobserver: Any) -> Api:
-    return Api(jp_fetch)
+def api_fetch(
+    http_server_client: Any, jp_auth_header: dict, jp_base_url: str, jobserver: Any
+) -> Any:
+    """Fetch a path under the job server's API exactly as given (already URL-quoted)."""
+
+    def fetch(path: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("request_timeout", 120)
+        return http_server_client.fetch(
+            f"{jp_base_url}jobserver/api/{path}",
+            headers={**jp_auth_header, **(headers or {})},
+            **kwargs,
+        )
+
+    return fetch
+
+
+@pytest.fixture
+def api(api_fetch: Any) -> Api:
+    return Api(api_fetch)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 import os
+import pathlib
 import signal
 import subprocess
 import sys
 import time
 from typing import Annotated, Literal
+
+import numpy
+import pandas
 
 from jupyter_jobserver import Param, context, script
 
@@ -134,3 +138,40 @@ def pid_then_sleep(seconds: float = 300.0) -> None:
     """Print this worker's pid, then sleep."""
     print(os.getpid(), flush=True)
     time.sleep(seconds)
+
+
+def describe_data(data) -> dict:  # unannotated on purpose
+    """Say what the data parameter received."""
+    import pandas as pd
+
+    info: dict = {"type": type(data).__name__}
+    if isinstance(data, pd.DataFrame):
+        info.update(
+            columns=[str(c) for c in data.columns],
+            rows=len(data),
+            index=type(data.index).__name__,
+            first=data.iloc[0].tolist() if len(data) else None,
+        )
+    elif isinstance(data, (list, dict)):
+        info["length"] = len(data)
+    return info
+
+
+def file_info(data: pathlib.Path) -> dict:
+    """Take the path of a datafile."""
+    return {"name": data.name, "size": data.stat().st_size, "absolute": data.is_absolute()}
+
+
+def array_shape(data: numpy.ndarray) -> list:
+    """Take an array."""
+    return list(data.shape)
+
+
+def column_sum(data: pandas.Series) -> float:
+    """Take one column."""
+    return float(data.sum())
+
+
+def table_mean(data: pandas.DataFrame, column: str = "value") -> float:
+    """Take a table."""
+    return float(data[column].mean())

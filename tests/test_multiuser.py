@@ -33,9 +33,9 @@ def jp_server_config(tmp_path: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def users(jp_fetch: Any, jobserver: Any) -> dict[str, Api]:
+def users(api_fetch: Any) -> dict[str, Api]:
     return {
-        name: Api(jp_fetch, {"Authorization": f"token {token}"}) for token, name in USERS.items()
+        name: Api(api_fetch, {"Authorization": f"token {token}"}) for token, name in USERS.items()
     }
 
 
@@ -103,3 +103,56 @@ async def test_a_limit_on_active_jobs_answers_429(users: dict[str, Api], jobserv
     ] == "succeeded"
     await alice.post(f"jobs/{first['id']}/cancel")
     assert (await alice.post(f"jobs/{created.json['id']}/run")).code == 202
+
+
+async def test_data_documents_are_private_unless_public(users: dict[str, Api]) -> None:
+    alice, bob = users["alice"], users["bob"]
+    private = (await alice.post("data", {"name": "mine", "data": [{"value": 1}]})).json
+    public = (
+        await alice.post("data", {"name": "ours", "data": [{"value": 3}], "public": True})
+    ).json
+    assert (await bob.get(f"data/{private['id']}")).code == 404
+    assert [d["name"] for d in (await bob.get("data")).json["data"]] == ["ours"]
+    refused = await bob.post(
+        "jobs", {"script": "table_mean", "data": {"type": "mongodb", "id": private["id"]}}
+    )
+    assert refused.code == 404
+    job = await bob.run("table_mean", data={"type": "mongodb", "id": public["id"]})
+    assert job["result"] == 3.0
+    for call in (
+        bob.patch(f"data/{public['id']}", {"name": "taken"}),
+        bob.put(f"data/{public['id']}", {"name": "taken", "data": 1}),
+        bob.delete(f"data/{public['id']}"),
+    ):
+        answer = await call
+        assert answer.code == 403
+        assert "only its owner" in answer.json["message"]
+    assert (await users["root"].get(f"data/{private['id']}")).code == 200
+
+
+async def test_each_user_has_a_datafile_folder_and_shares_the_top_one(
+    users: dict[str, Api], jobserver: Any
+) -> None:
+    import pathlib
+
+    alice, bob, root = users["alice"], users["bob"], users["root"]
+    data = pathlib.Path(jobserver.data_dir)
+    (data / "shared.csv").write_text("value\n1\n2\n")
+    assert (await alice.put("datafiles/mine.csv", raw=b"value\n10\n")).code == 201
+    assert (data / "alice" / "mine.csv").exists()
+    alice_files = {f["name"]: f["shared"] for f in (await alice.get("datafiles")).json["datafiles"]}
+    assert alice_files == {"mine.csv": False, "shared.csv": True}
+    bob_files = [f["name"] for f in (await bob.get("datafiles")).json["datafiles"]]
+    assert bob_files == ["shared.csv"]
+    assert (await bob.get("datafiles/mine.csv")).code == 404
+    job = await bob.run("table_mean", data={"type": "datafile", "name": "shared.csv"})
+    assert job["result"] == 1.5
+    assert (await bob.delete("datafiles/shared.csv")).code == 403
+    assert (
+        await bob.put("datafiles/shared.csv", raw=b"x", params={"overwrite": "true"})
+    ).code == 201
+    assert (
+        data / "shared.csv"
+    ).read_text() == "value\n1\n2\n"  # bob's own copy, not the shared one
+    assert (await bob.delete("datafiles")).json == {"deleted": 1}
+    assert (await root.delete("datafiles/shared.csv")).code == 204

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .data import DataDocumentHandler, DataListHandler
+from .datafiles import DataFileHandler, DataFilesHandler
 from .jobs import (
     JobActionHandler,
     JobEventsHandler,
@@ -24,4 +26,8 @@ default_handlers = [
     (rf"{API}/jobs/{_ID}/events", JobEventsHandler),
     (rf"{API}/jobs/{_ID}/(?P<action>[^/]+)", JobActionHandler),
     (rf"{API}/jobs/{_ID}", JobHandler),
+    (rf"{API}/datafiles/?", DataFilesHandler),
+    (rf"{API}/datafiles/(?P<name>[^/]+)", DataFileHandler),
+    (rf"{API}/data/?", DataListHandler),
+    (rf"{API}/data/(?P<data_id>[^/]+)", DataDocumentHandler),
 ]

@@ -7,6 +7,7 @@ status, so no handler needs a ``try``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from http.client import responses
 from typing import TYPE_CHECKING, Any
@@ -15,10 +16,13 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..errors import InvalidRequest, JobServerError
-from ..jobs import User
+from ..users import User
 
 if TYPE_CHECKING:
     from ..app import JobServerApp
+
+#: request bodies larger than this are decoded off the event loop
+LARGE_BODY = 1 << 20
 
 _HTTP_CODES = {
     400: "invalid_request",
@@ -46,15 +50,28 @@ class JobServerHandler(APIHandler):
         """The person making this request, as the services know them."""
         return self.jobserver.user_for(self.current_user)
 
-    def json_body(self) -> Any:
-        """The decoded JSON body (``None`` when empty); a 400 when it is not JSON."""
+    async def json_body(self) -> Any:
+        """The decoded JSON body (``None`` when empty); a 400 when it is not JSON.
+        A large body is decoded in a thread, not on the event loop."""
         body = self.request.body
         if not body:
             return None
         try:
+            if len(body) > LARGE_BODY:
+                return await asyncio.to_thread(json.loads, body)
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+
+    def bool_argument(self, name: str, default: bool = False) -> bool:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        if raw.lower() in ("1", "true", "yes"):
+            return True
+        if raw.lower() in ("0", "false", "no"):
+            return False
+        raise InvalidRequest(f"{name} must be true or false, not {raw!r}")
 
     def int_argument(
         self, name: str, default: int, minimum: int = 0, maximum: int | None = None

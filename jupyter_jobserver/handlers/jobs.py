@@ -15,6 +15,7 @@ from ..models import JobCreate, JobEdit, JobQuery, JobRerun, parse
 from .base import JobServerHandler
 
 AUTH_RESOURCE = "jobserver"
+TEXT = "text/plain; charset=UTF-8"
 #: longest ``?wait=`` a request may hold the connection for
 MAX_WAIT = 300.0
 #: an idle event stream sends a comment this often, so proxies keep it open
@@ -43,7 +44,7 @@ class JobsHandler(JobServerHandler):
     @authorized
     async def post(self) -> None:
         wait = self.float_argument("wait", None)
-        request = parse(JobCreate, self.json_body())
+        request = parse(JobCreate, await self.json_body())
         jobs = self.jobserver.jobs
         # with ?wait, a quick job is one round trip: the answer comes when it has ended
         job = await jobs.create(self.user, request, wait=min(wait, MAX_WAIT) if wait else None)
@@ -61,7 +62,7 @@ class JobsHandler(JobServerHandler):
         tags = self.list_argument("tag")
         if tags:
             spec["tags"] = {"$all": tags}
-        body = self.json_body()
+        body = await self.json_body()
         if body is not None:
             spec = parse(JobQuery, body).filter
         deleted = await self.jobserver.jobs.delete_many(self.user, JobQuery(filter=spec))
@@ -74,7 +75,7 @@ class JobQueryHandler(JobServerHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        request = parse(JobQuery, self.json_body())
+        request = parse(JobQuery, await self.json_body())
         jobs, total = await self.jobserver.jobs.query(self.user, request)
         self.send({"jobs": jobs, "total": total})
 
@@ -97,7 +98,7 @@ class JobHandler(JobServerHandler):
     @web.authenticated
     @authorized
     async def patch(self, job_id: str) -> None:
-        request = parse(JobEdit, self.json_body())
+        request = parse(JobEdit, await self.json_body())
         self.send(await self.jobserver.jobs.edit(self.user, job_id, request))
 
     @web.authenticated
@@ -120,7 +121,7 @@ class JobActionHandler(JobServerHandler):
         elif action == "cancel":
             job = await jobs.cancel(self.user, job_id)
         elif action == "rerun":
-            job = await jobs.rerun(self.user, job_id, parse(JobRerun, self.json_body()))
+            job = await jobs.rerun(self.user, job_id, parse(JobRerun, await self.json_body()))
             self.set_header("Location", self.location("jobs", job["id"]))
         else:
             raise NotFound(f"no action {action!r}; actions are: run, cancel, rerun")
@@ -144,7 +145,7 @@ class JobOutputHandler(JobServerHandler):
         piece = await self.jobserver.jobs.output(
             self.user, job_id, stream, self.int_argument("offset", 0), limit or None
         )
-        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.set_header("Content-Type", TEXT)
         self.set_header("X-Jobserver-Offset", str(piece.start))
         self.set_header("X-Jobserver-Next-Offset", str(piece.end))
         self.set_header("X-Jobserver-Complete", "true" if piece.complete else "false")
@@ -152,7 +153,7 @@ class JobOutputHandler(JobServerHandler):
         async for chunk in piece.read():
             self.write(chunk)
             await self.flush()
-        self.finish()
+        self.finish(set_content_type=TEXT)
 
 
 class JobEventsHandler(JobServerHandler):
@@ -190,7 +191,7 @@ class JobEventsHandler(JobServerHandler):
             pass  # the client went away
         finally:
             await events.aclose()
-        self.finish()
+        self.finish(set_content_type="text/event-stream")
 
     async def _send(self, event: dict) -> None:
         data = {k: v for k, v in event.items() if k != "event"}

@@ -49,6 +49,21 @@ JOB_FIELDS = (
     "rerun_of",
 )
 
+DATA_FIELDS = (
+    "id",
+    "name",
+    "datatype",
+    "description",
+    "owner",
+    "public",
+    "created",
+    "edited",
+    "revision",
+    "size",
+    "sha256",
+    "data",
+)
+
 
 class RawJSON(str):
     """A value that already is JSON text (a job's result as the worker wrote it), so a
@@ -115,4 +130,35 @@ class Store(LoggingConfigurable):
 
     def job_ids(self, where: Node | None) -> list[str]:
         """Ids of every job matching ``where`` (for bulk actions and reconciliation)."""
+        raise NotImplementedError
+
+    # --- data documents -------------------------------------------------------------------
+
+    def insert_data(self, document: dict[str, Any]) -> None:
+        """Add a new data document (``data`` may be :class:`RawJSON`)."""
+        raise NotImplementedError
+
+    def get_data(self, data_id: str, *, payload: bool = True) -> dict[str, Any] | None:
+        """One data document, or ``None``; without ``data`` when ``payload`` is false."""
+        raise NotImplementedError
+
+    def update_data(
+        self, data_id: str, changes: dict[str, Any], *, revision: int | None = None
+    ) -> bool:
+        """Set fields of one document, only while its revision is ``revision`` (when
+        given), so two editors cannot overwrite each other. ``False`` when nothing changed."""
+        raise NotImplementedError
+
+    def find_data(
+        self,
+        where: Node | None,
+        sort: list[tuple[str, int]],
+        limit: int,
+        offset: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Documents matching ``where`` (never with ``data``), one page, and the total."""
+        raise NotImplementedError
+
+    def delete_data(self, data_ids: Iterable[str]) -> int:
+        """Delete documents by id; returns how many existed."""
         raise NotImplementedError

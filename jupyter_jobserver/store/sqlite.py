@@ -17,11 +17,10 @@ from typing import Any
 
 from traitlets import Enum, Float
 
-from ..query import JOB_FIELDS as FILTER_FIELDS
 from ..query import Condition, Logical, Node, Not
 from .base import JOB_FIELDS, RawJSON, ResultFile, Store
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: job fields kept in their own column (filterable, sortable); the rest live in ``body``
 JOB_COLUMNS = (
@@ -76,7 +75,44 @@ CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished);
 CREATE INDEX IF NOT EXISTS jobs_time_sec ON jobs (time_sec);
 CREATE INDEX IF NOT EXISTS jobs_exit_code ON jobs (exit_code);
 CREATE INDEX IF NOT EXISTS job_tags_tag ON job_tags (tag, job_id);
+CREATE TABLE IF NOT EXISTS data (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    datatype TEXT NOT NULL,
+    description TEXT,
+    owner TEXT NOT NULL,
+    public INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    edited TEXT,
+    revision INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS data_created ON data (created);
+CREATE INDEX IF NOT EXISTS data_owner_created ON data (owner, created);
+CREATE INDEX IF NOT EXISTS data_public_created ON data (public, created);
+CREATE INDEX IF NOT EXISTS data_name ON data (name);
+CREATE INDEX IF NOT EXISTS data_datatype ON data (datatype);
+CREATE INDEX IF NOT EXISTS data_edited ON data (edited);
+CREATE INDEX IF NOT EXISTS data_revision ON data (revision);
+CREATE INDEX IF NOT EXISTS data_size ON data (size);
 """
+
+#: data document fields, in column order (the payload, ``data``, is the last column)
+DATA_COLUMNS = (
+    "id",
+    "name",
+    "datatype",
+    "description",
+    "owner",
+    "public",
+    "created",
+    "edited",
+    "revision",
+    "size",
+    "sha256",
+)
 
 
 class SQLiteStore(Store):
@@ -314,6 +350,77 @@ class SQLiteStore(Store):
                 deleted += cursor.rowcount
         return deleted
 
+    # --- data documents -------------------------------------------------------------
+
+    def insert_data(self, document: dict[str, Any]) -> None:
+        values = [document.get(c) for c in DATA_COLUMNS]
+        values[DATA_COLUMNS.index("public")] = int(bool(document.get("public")))
+        values.append(_payload_text(document["data"]))
+        self._conn().execute(_INSERT_DATA, values)
+
+    def get_data(self, data_id: str, *, payload: bool = True) -> dict[str, Any] | None:
+        columns = _DATA_SELECT + (", payload" if payload else "")
+        row = (
+            self._conn().execute(f"SELECT {columns} FROM data WHERE id = ?", (data_id,)).fetchone()
+        )
+        return _data_from_row(row) if row else None
+
+    def update_data(
+        self, data_id: str, changes: dict[str, Any], *, revision: int | None = None
+    ) -> bool:
+        assignments, params = [], []
+        for key, value in changes.items():
+            if key == "data":
+                assignments.append("payload = ?")
+                params.append(_payload_text(value))
+            elif key in DATA_COLUMNS and key != "id":
+                assignments.append(f"{key} = ?")
+                params.append(int(value) if key == "public" else value)
+            else:
+                raise ValueError(f"not a data document field: {key!r}")
+        where = "id = ?"
+        params.append(data_id)
+        if revision is not None:
+            where += " AND revision = ?"
+            params.append(revision)
+        if not assignments:
+            return self.get_data(data_id, payload=False) is not None
+        cursor = self._conn().execute(
+            f"UPDATE data SET {', '.join(assignments)} WHERE {where}", params
+        )
+        return cursor.rowcount > 0
+
+    def find_data(
+        self,
+        where: Node | None,
+        sort: list[tuple[str, int]],
+        limit: int,
+        offset: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        conn = self._conn()
+        clause, params = compile_filter(where)
+        order = ", ".join(f"{field} {'DESC' if d < 0 else 'ASC'}" for field, d in sort)
+        rows = conn.execute(
+            f"SELECT {_DATA_SELECT} FROM data WHERE {clause} "
+            f"ORDER BY {order + ', ' if order else ''}id ASC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        total = conn.execute(f"SELECT COUNT(*) FROM data WHERE {clause}", params).fetchone()[0]
+        return [_data_from_row(r) for r in rows], total
+
+    def delete_data(self, data_ids: Iterable[str]) -> int:
+        ids = list(data_ids)
+        conn = self._conn()
+        deleted = 0
+        with self._write(conn):
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                cursor = conn.execute(
+                    f"DELETE FROM data WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+                )
+                deleted += cursor.rowcount
+        return deleted
+
 
 # --- rows and documents ---------------------------------------------------------------
 
@@ -331,6 +438,26 @@ def _split_job(job: dict[str, Any]) -> tuple[dict[str, Any], str, str | None]:
     body = {k: v for k, v in job.items() if k not in JOB_COLUMNS and k != "result"}
     result = job.get("result")
     return columns, json.dumps(body, separators=(",", ":")), _result_text(result)
+
+
+_DATA_SELECT = ", ".join(DATA_COLUMNS)
+_INSERT_DATA = (
+    f"INSERT INTO data ({_DATA_SELECT}, payload) "
+    f"VALUES ({', '.join('?' * (len(DATA_COLUMNS) + 1))})"
+)
+
+
+def _payload_text(value: Any) -> str:
+    text = _result_text(value)
+    return "null" if text is None else text
+
+
+def _data_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    document = dict(zip(DATA_COLUMNS, row, strict=False))
+    document["public"] = bool(document["public"])
+    if len(row) > len(DATA_COLUMNS):
+        document["data"] = json.loads(row[len(DATA_COLUMNS)])
+    return document
 
 
 def _result_text(value: Any) -> str | None:
@@ -385,7 +512,7 @@ def _sql(node: Node, params: list[Any]) -> str:
         return joined if node.op == "$or" else f"(NOT COALESCE({joined}, 0))"
     if isinstance(node, Not):
         return f"(NOT COALESCE({_sql(node.item, params)}, 0))"
-    if FILTER_FIELDS[node.field] == "tags":
+    if node.field == "tags":
         return _tags_sql(node, params)
     return _column_sql(node, params)
 

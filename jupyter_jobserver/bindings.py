@@ -1,0 +1,167 @@
+"""Data bindings: what a job reads, checked when it is created, resolved when it runs,
+and compared when it is rerun.
+
+=============  ==============================================  ==========================
+binding        the job names                                   provenance records
+=============  ==============================================  ==========================
+``datafile``   ``{"type": "datafile", "name": "x.csv"}``        name, sha256, size, time
+``mongodb``    ``{"type": "mongodb", "id": "<data id>"}``       id, revision, sha256
+``raw_data``   ``{"type": "raw_data", "data": ..., ``           datatype, sha256
+               ``"datatype": "json"}``
+=============  ==============================================  ==========================
+
+Whether a script can take a binding is decided by its data parameter (see
+:mod:`jupyter_jobserver.datatypes`); a binding it cannot take is refused at creation, as
+is data that does not exist or that the user may not read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+from typing import Any
+
+from . import datatypes
+from .datafiles import DataFiles
+from .documents import DataDocuments, canonical
+from .errors import Conflict, InvalidRequest, NotFound
+from .query import format_time
+from .users import User
+
+#: payloads larger than this reach the worker as a file in the job's folder
+INLINE_PAYLOAD = 256 << 10
+
+
+class DataBindings:
+    """Checks, resolves and compares the data jobs are bound to."""
+
+    def __init__(self, files: DataFiles, documents: DataDocuments) -> None:
+        self.files = files
+        self.documents = documents
+
+    async def check(self, user: User, script: Any, binding: Any) -> None:
+        """Refuse (400/404) a binding the script cannot take or the user cannot read."""
+        kind = (script.data_parameter or {}).get("kind", "any") if script else "any"
+        who = f"{script.name} " if script else "this job "
+        if binding.type == "datafile":
+            location = await asyncio.to_thread(self.files.existing, user, binding.name)
+            extension = self.files.extension(location.name)
+            if not datatypes.readable_extension(kind, extension):
+                raise InvalidRequest(f"{who}takes {_kind_words(kind)}; {binding.name} is not one")
+        elif binding.type == "mongodb":
+            document = await self.documents.get(user, binding.id, payload=False)
+            if not datatypes.compatible(kind, document["datatype"]):
+                raise InvalidRequest(
+                    f"{who}takes {_kind_words(kind)}; data document {binding.id} is "
+                    f"{document['datatype']}"
+                )
+        else:
+            try:
+                await asyncio.to_thread(datatypes.validate, binding.datatype, binding.data)
+            except ValueError as exc:
+                raise InvalidRequest(f"data: {exc}") from None
+            if not datatypes.compatible(kind, binding.datatype):
+                raise InvalidRequest(f"{who}takes {_kind_words(kind)}, not {binding.datatype} data")
+
+    async def resolve(self, job: dict[str, Any], job_dir: str) -> tuple[dict, dict]:
+        """What the worker gets for the job's binding, and what provenance records."""
+        binding = job["data"]
+        owner = User(job["owner"])
+        if binding["type"] == "datafile":
+            location = await asyncio.to_thread(self.files.existing, owner, binding["name"])
+            stat = await asyncio.to_thread(location.path.stat)
+            digest = await asyncio.to_thread(self.files.checksum, location.path, stat)
+            task = {
+                "type": "datafile",
+                "name": location.name,
+                "path": str(location.path.resolve()),
+                "extension": self.files.extension(location.name),
+            }
+            record = {
+                "type": "datafile",
+                "name": location.name,
+                "sha256": digest,
+                "size": stat.st_size,
+                "modified": format_time(
+                    datetime.datetime.fromtimestamp(stat.st_mtime, datetime.timezone.utc)
+                ),
+            }
+            return task, record
+        if binding["type"] == "mongodb":
+            document = await self.documents.get(owner, binding["id"])
+            task = await self._payload(
+                {"type": "mongodb", "id": document["id"], "datatype": document["datatype"]},
+                document["data"],
+                document["size"],
+                job_dir,
+            )
+            record = {
+                "type": "mongodb",
+                "id": document["id"],
+                "name": document["name"],
+                "revision": document["revision"],
+                "sha256": document["sha256"],
+            }
+            return task, record
+        text, digest = await asyncio.to_thread(canonical, binding["data"])
+        task = await self._payload(
+            {"type": "raw_data", "datatype": binding.get("datatype") or "json"},
+            binding["data"],
+            len(text),
+            job_dir,
+        )
+        return task, {"type": "raw_data", "datatype": task["datatype"], "sha256": digest}
+
+    async def _payload(self, task: dict, payload: Any, size: int, job_dir: str) -> dict:
+        if size <= INLINE_PAYLOAD:
+            return {**task, "data": payload}
+
+        def write() -> str:
+            os.makedirs(job_dir, exist_ok=True)
+            path = os.path.join(job_dir, "data.json")
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(payload, f)
+            return path
+
+        return {**task, "file": await asyncio.to_thread(write)}
+
+    async def check_unchanged(self, user: User, job: dict[str, Any], *, current: bool) -> None:
+        """Refuse (409) to rerun a job whose data changed since it ran, unless
+        ``current`` asks for the data as it is now."""
+        recorded = (job.get("provenance") or {}).get("data")
+        if current or not recorded or recorded["type"] == "raw_data":
+            return  # inline data is part of the job: it cannot have changed
+        advice = 'rerun with {"current_data": true} to use the data as it is now'
+        try:
+            if recorded["type"] == "datafile":
+                location = await asyncio.to_thread(self.files.existing, user, recorded["name"])
+                digest = await asyncio.to_thread(self.files.checksum, location.path)
+                if digest != recorded["sha256"]:
+                    raise Conflict(
+                        f"datafile {recorded['name']} changed since job {job['id']} read it "
+                        f"(sha256 {recorded['sha256'][:12]}… is now {digest[:12]}…); {advice}"
+                    )
+            else:
+                document = await self.documents.get(user, recorded["id"], payload=False)
+                if document["sha256"] != recorded["sha256"]:
+                    raise Conflict(
+                        f"data document {recorded['id']} changed since job {job['id']} read it "
+                        f"(revision {recorded['revision']} is now {document['revision']}); {advice}"
+                    )
+        except NotFound:
+            raise Conflict(
+                f"the data job {job['id']} read ({recorded.get('name') or recorded.get('id')}) "
+                "no longer exists"
+            ) from None
+
+
+def _kind_words(kind: str) -> str:
+    return {
+        "path": "a datafile (it reads the file itself)",
+        "dataframe": "a table",
+        "series": "a single column",
+        "ndarray": "an array",
+        "json": "JSON",
+    }.get(kind, "data")

@@ -1,0 +1,548 @@
+"""Datafiles: files in the data folder that jobs can read.
+
+The data folder is ``data/`` under the Jupyter root by default, so a file dropped there in
+JupyterLab's file browser is a datafile too. Only files with a registered extension count.
+On a server shared by several users, each user's datafiles live in a folder of their own
+(``data/<user>/``) and the files at the top of the data folder are shared: everyone may
+read them, administrators may change them.
+
+Names are checked before anything is touched: no separators, no ``..``, no leading dot, no
+control characters, no reserved device names, a registered extension, and a path that
+stays inside the folder once symlinks are resolved.
+
+Uploads stream to a hidden temporary file in the same folder, hashed as they arrive, and
+get their name only when complete (an atomic rename); an upload that fails, goes over a
+limit or is cut off leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import datetime as _dt
+import hashlib
+import io
+import json
+import logging
+import os
+import pathlib
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import Conflict, InvalidRequest, NotFound, PermissionDenied, TooLarge
+from .query import format_time
+from .users import User
+
+UPLOAD_PREFIX = ".upload-"
+#: a temporary upload older than this at start-up was cut off by a crash
+STALE_UPLOAD_SECONDS = 3600
+_RESERVED = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{i}" for i in range(10)),
+    *(f"LPT{i}" for i in range(10)),
+}
+_BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+_SAFE_USER = re.compile(r"[^A-Za-z0-9._-]")
+FORMATS = {
+    "csv": "text/csv; charset=UTF-8",
+    "json": "application/json; charset=UTF-8",
+    "html": "text/html; charset=UTF-8",
+    "txt": "text/plain; charset=UTF-8",
+    "raw": "application/octet-stream",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """Where a named datafile lives for a user, and whether they may change it."""
+
+    name: str
+    path: pathlib.Path
+    folder: pathlib.Path
+    shared: bool
+    writable: bool
+
+
+class DataFiles:
+    """The data folder: list, read, convert, upload and delete datafiles."""
+
+    def __init__(
+        self,
+        root: str,
+        extensions: Iterable[str],
+        *,
+        max_file_size: int = 0,
+        quota: int = 0,
+        max_convert_size: int = 64 << 20,
+        per_user: bool = False,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.root = pathlib.Path(root)
+        self.extensions = tuple(e.lower().lstrip(".") for e in extensions)
+        self.max_file_size = max_file_size
+        self.quota = quota
+        self.max_convert_size = max_convert_size
+        self.per_user = per_user
+        self.log = log or logging.getLogger(__name__)
+        self._hashes: dict[tuple[Any, ...], str] = {}
+        self._reserved: dict[pathlib.Path, int] = {}
+
+    # --- names and places --------------------------------------------------------------
+
+    def check_name(self, name: str) -> str:
+        """The name if it is a safe datafile name, else a 400 that says what is wrong."""
+        if not name or len(name) > 255:
+            raise InvalidRequest("a datafile name has 1 to 255 characters")
+        if name in (".", "..") or ".." in name.split("."):
+            raise InvalidRequest(f"{name!r} is not a datafile name: '..' is not allowed")
+        if name.startswith("."):
+            raise InvalidRequest(f"{name!r} is not a datafile name: it may not start with a dot")
+        if _BAD_CHARS.search(name):
+            raise InvalidRequest(
+                f"{name!r} is not a datafile name: no path separators, control characters "
+                'or any of :*?"<>|'
+            )
+        if name != name.strip() or name.endswith("."):
+            raise InvalidRequest(
+                f"{name!r} is not a datafile name: it may not end with a space or dot"
+            )
+        if name.split(".")[0].upper() in _RESERVED:
+            raise InvalidRequest(f"{name!r} is not a datafile name: it is a reserved device name")
+        extension = self.extension(name)
+        if extension not in self.extensions:
+            raise InvalidRequest(
+                f"{name!r} does not have a datafile extension; allowed: "
+                f"{', '.join('.' + e for e in self.extensions)}"
+            )
+        return name
+
+    @staticmethod
+    def extension(name: str) -> str:
+        return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+    def folders(self, user: User) -> list[tuple[pathlib.Path, bool, bool]]:
+        """(folder, shared, writable) in the order names are looked up."""
+        if not self.per_user:
+            return [(self.root, False, True)]
+        own = self.root / _SAFE_USER.sub(lambda m: f"%{ord(m.group()):02X}", user.name)
+        return [(own, False, True), (self.root, True, user.admin)]
+
+    def locate(self, user: User, name: str, *, for_writing: bool = False) -> Location:
+        """Where ``name`` is (or would go) for ``user``; a 400 if it would leave the folder."""
+        self.check_name(name)
+        folders = self.folders(user)
+        if not for_writing:
+            for folder, shared, writable in folders:
+                candidate = self._inside(folder, name)
+                if candidate.is_file():
+                    return Location(name, candidate, folder, shared, writable)
+        folder, shared, writable = folders[0]
+        return Location(name, self._inside(folder, name), folder, shared, writable)
+
+    def _inside(self, folder: pathlib.Path, name: str) -> pathlib.Path:
+        base = folder.resolve()
+        path = (folder / name).resolve()
+        if path.parent != base:
+            raise InvalidRequest(f"{name!r} resolves outside the data folder")
+        return folder / name
+
+    def existing(self, user: User, name: str) -> Location:
+        location = self.locate(user, name)
+        if not location.path.is_file():
+            raise NotFound(f"no datafile named {name!r}")
+        return location
+
+    # --- reading -----------------------------------------------------------------------
+
+    async def list(self, user: User) -> list[dict[str, Any]]:
+        """Every datafile the user can read, with its checksum."""
+        return await asyncio.to_thread(self._list, user)
+
+    def _list(self, user: User) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for folder, shared, _ in self.folders(user):
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if entry.name in seen or not self._listable(entry):
+                    continue
+                try:
+                    self._inside(folder, entry.name)
+                except InvalidRequest:
+                    continue  # a symlink that leads out of the folder is not a datafile
+                seen[entry.name] = self._describe(pathlib.Path(entry.path), shared)
+        return list(seen.values())
+
+    def _listable(self, entry: os.DirEntry[str]) -> bool:
+        if entry.name.startswith(".") or not entry.is_file():
+            return False
+        try:
+            self.check_name(entry.name)
+        except InvalidRequest:
+            return False
+        return True
+
+    async def info(self, user: User, name: str) -> dict[str, Any]:
+        location = await asyncio.to_thread(self.existing, user, name)
+        return await asyncio.to_thread(self._describe, location.path, location.shared)
+
+    def _describe(self, path: pathlib.Path, shared: bool = False) -> dict[str, Any]:
+        stat = path.stat()
+        meta = {
+            "name": path.name,
+            "size": stat.st_size,
+            "modified": _iso(stat.st_mtime),
+            "extension": self.extension(path.name),
+            "sha256": self.checksum(path, stat),
+        }
+        if self.per_user:
+            meta["shared"] = shared
+        return meta
+
+    def checksum(self, path: pathlib.Path, stat: os.stat_result | None = None) -> str:
+        """sha256 of a file, remembered until the file changes (call off the loop)."""
+        stat = stat or path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        digest = self._hashes.get(key)
+        if digest is None:
+            hasher = hashlib.sha256()
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    hasher.update(block)
+            digest = self._hashes[key] = hasher.hexdigest()
+        return digest
+
+    async def convert(self, user: User, name: str, fmt: str) -> tuple[str, bytes]:
+        """A tabular datafile's content as csv, json, html or txt."""
+        if fmt not in FORMATS or fmt == "raw":
+            raise InvalidRequest(
+                f"format must be one of: {', '.join(f for f in FORMATS if f != 'raw')}"
+            )
+        location = await asyncio.to_thread(self.existing, user, name)
+        size = location.path.stat().st_size
+        if size > self.max_convert_size:
+            raise TooLarge(
+                f"{name} is {size:,} bytes; files over {self.max_convert_size:,} bytes are not "
+                "converted (read it with format=raw)"
+            )
+        return FORMATS[fmt], await asyncio.to_thread(_convert, location.path, fmt)
+
+    # --- changing ----------------------------------------------------------------------
+
+    def start_upload(
+        self, user: User, name: str, *, overwrite: bool, expected_size: int | None
+    ) -> Upload:
+        """Check everything that can be checked before the body arrives; open the upload."""
+        location = self.locate(user, name, for_writing=True)
+        if not location.writable:
+            raise PermissionDenied(
+                f"{name} is a shared datafile; only administrators may change it"
+            )
+        if location.path.exists() and not overwrite:
+            raise Conflict(
+                f"a datafile named {name!r} exists; upload with overwrite=true to replace it"
+            )
+        if expected_size is not None:
+            self._check_size(name, expected_size)
+            self._check_quota(location, expected_size)
+        location.folder.mkdir(parents=True, exist_ok=True)
+        upload = Upload(self, location, overwrite=overwrite)
+        self._reserved[upload.temporary] = expected_size or 0
+        return upload
+
+    def _check_size(self, name: str, size: int) -> None:
+        if self.max_file_size and size > self.max_file_size:
+            raise TooLarge(
+                f"{name} is {size:,} bytes; datafiles may be at most {self.max_file_size:,} bytes"
+            )
+
+    def _check_quota(self, location: Location, extra: int) -> None:
+        if not self.quota:
+            return
+        used = sum(
+            entry.stat().st_size
+            for entry in os.scandir(location.folder)
+            if entry.is_file() and entry.name != location.name
+        )
+        used += sum(size for path, size in self._reserved.items() if path.parent == location.folder)
+        if used + extra > self.quota:
+            raise TooLarge(
+                f"the data folder holds {used:,} bytes and its quota is {self.quota:,}; "
+                f"{location.name} ({extra:,} bytes) does not fit — delete some datafiles first"
+            )
+
+    async def delete(self, user: User, name: str) -> None:
+        location = await asyncio.to_thread(self.existing, user, name)
+        if not location.writable:
+            raise PermissionDenied(
+                f"{name} is a shared datafile; only administrators may delete it"
+            )
+        await asyncio.to_thread(location.path.unlink)
+
+    async def delete_all(self, user: User) -> int:
+        """Delete every datafile in the user's own folder."""
+
+        def delete() -> int:
+            count = 0
+            for meta in self._list(user):
+                if meta.get("shared"):
+                    continue
+                location = self.locate(user, meta["name"])
+                with contextlib.suppress(FileNotFoundError):
+                    location.path.unlink()
+                    count += 1
+            return count
+
+        return await asyncio.to_thread(delete)
+
+    def remove_stale_uploads(self) -> int:
+        """Remove temporary files of uploads a crash cut off."""
+        removed = 0
+        folders = (
+            [self.root, *(p for p in self.root.iterdir() if p.is_dir())]
+            if self.root.is_dir()
+            else []
+        )
+        cutoff = time.time() - STALE_UPLOAD_SECONDS
+        for folder in folders:
+            for entry in os.scandir(folder):
+                if entry.name.startswith(UPLOAD_PREFIX) and entry.stat().st_mtime < cutoff:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed += 1
+        return removed
+
+
+class Upload:
+    """One upload in progress: a hidden file written and hashed by a thread of its own,
+    so neither the disk nor the hash holds up the event loop. Pieces are gathered into
+    blocks of ``BLOCK`` bytes before they are handed over; at most ``MAX_PENDING`` blocks
+    wait for the disk, which bounds the memory an upload holds."""
+
+    BLOCK = 1 << 20
+    MAX_PENDING = 16
+
+    def __init__(self, files: DataFiles, location: Location, *, overwrite: bool) -> None:
+        self.files = files
+        self.location = location
+        self.overwrite = overwrite
+        self.temporary = location.folder / f"{UPLOAD_PREFIX}{uuid.uuid4().hex}.part"
+        self.size = 0
+        self._hasher = hashlib.sha256()
+        self._gathered: list[bytes] = []
+        self._gathered_size = 0
+        self._blocks: collections.deque[bytes | None] = collections.deque()
+        self._ready = threading.Condition()
+        self._room: asyncio.Event | None = None
+        self._loop = asyncio.get_running_loop()
+        self._error: BaseException | None = None
+        self._file = open(self.temporary, "xb")  # noqa: SIM115 - closed by the writer thread
+        self._thread = threading.Thread(
+            target=self._write_loop, name="jobserver-upload", daemon=True
+        )
+        self._thread.start()
+        self._done = False
+
+    async def write(self, chunk: bytes) -> None:
+        """Take the next piece; a 413 as soon as the file goes over a limit."""
+        self.size += len(chunk)
+        self.files._check_size(self.location.name, self.size)
+        if self.files.quota and self.size > self.files._reserved.get(self.temporary, 0):
+            self.files._check_quota(self.location, self.size)
+            self.files._reserved[self.temporary] = self.size
+        if self._error is not None:
+            raise self._error
+        self._gathered.append(chunk)
+        self._gathered_size += len(chunk)
+        if self._gathered_size >= self.BLOCK:
+            await self._hand_over()
+
+    async def _hand_over(self, last: bool = False) -> None:
+        block = b"".join(self._gathered)
+        self._gathered.clear()
+        self._gathered_size = 0
+        while len(self._blocks) >= self.MAX_PENDING:  # the disk is behind: wait for it
+            self._room = asyncio.Event()
+            await self._room.wait()
+        with self._ready:
+            if block:
+                self._blocks.append(block)
+            if last:
+                self._blocks.append(None)
+            self._ready.notify()
+
+    async def finish(self) -> dict[str, Any]:
+        """Close the file and give it its name; returns the datafile's metadata."""
+        await self._hand_over(last=True)
+        await asyncio.to_thread(self._thread.join)
+        if self._error is not None:
+            self.abort()
+            raise self._error
+        digest = self._hasher.hexdigest()
+        await asyncio.to_thread(self._publish)
+        self._done = True
+        self.files._reserved.pop(self.temporary, None)
+        stat = self.location.path.stat()
+        self.files._hashes[
+            (str(self.location.path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        ] = digest
+        return self.files._describe(self.location.path, self.location.shared)
+
+    def _publish(self) -> None:
+        if self.overwrite:
+            os.replace(self.temporary, self.location.path)
+            return
+        try:
+            os.link(self.temporary, self.location.path)  # fails if the name appeared meanwhile
+        except FileExistsError:
+            raise Conflict(
+                f"a datafile named {self.location.name!r} appeared during the upload"
+            ) from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.temporary)
+
+    def abort(self) -> None:
+        """Drop the upload and its temporary file (safe to call more than once)."""
+        self.files._reserved.pop(self.temporary, None)
+        if self._done:
+            return
+        self._done = True
+        with self._ready:
+            self._blocks.clear()
+            self._blocks.append(None)
+            self._ready.notify()
+        self._thread.join(timeout=10)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temporary)
+
+    def _write_loop(self) -> None:
+        try:
+            while True:
+                with self._ready:
+                    while not self._blocks:
+                        self._ready.wait()
+                    block = self._blocks.popleft()
+                room = self._room
+                if room is not None and len(self._blocks) < self.MAX_PENDING // 2:
+                    self._room = None
+                    with contextlib.suppress(RuntimeError):  # the loop is closed
+                        self._loop.call_soon_threadsafe(room.set)
+                if block is None:
+                    break
+                if self._error is None:
+                    self._file.write(block)
+                    self._hasher.update(block)
+        except BaseException as exc:  # the disk is full, say
+            self._error = exc
+            room = self._room
+            if room is not None:
+                with contextlib.suppress(RuntimeError):
+                    self._loop.call_soon_threadsafe(room.set)
+        finally:
+            self._file.close()
+
+
+class MultipartFile:
+    """Streams the ``file`` field out of a ``multipart/form-data`` body as it arrives,
+    without holding the body in memory."""
+
+    def __init__(self, content_type: str) -> None:
+        match = re.search(r'boundary="?([^";]+)"?', content_type)
+        if not match:
+            raise InvalidRequest("a multipart upload needs a boundary in its Content-Type")
+        self._delimiter = b"\r\n--" + match.group(1).encode("latin-1")
+        self._buffer = b"\r\n"  # so the first boundary matches like the others
+        self._state = "preamble"
+        self._in_file = False
+        self.found = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The pieces of the file field contained in ``data``."""
+        self._buffer += data
+        out: list[bytes] = []
+        while True:
+            if self._state == "preamble":
+                index = self._buffer.find(self._delimiter)
+                if index < 0:
+                    self._buffer = self._buffer[-len(self._delimiter) :]
+                    return out
+                self._buffer = self._buffer[index + len(self._delimiter) :]
+                self._state = "after-boundary"
+            if self._state == "after-boundary":
+                if len(self._buffer) < 2:
+                    return out
+                if self._buffer.startswith(b"--"):
+                    self._state = "done"
+                    return out
+                self._buffer = self._buffer[2:]  # CRLF
+                self._state = "headers"
+            if self._state == "headers":
+                end = self._buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(self._buffer) > 16384:
+                        raise InvalidRequest("a multipart part has headers over 16 KiB")
+                    return out
+                headers = self._buffer[:end].decode("latin-1").lower()
+                self._buffer = self._buffer[end + 4 :]
+                self._in_file = bool(re.search(r'content-disposition:[^\r\n]*name="file"', headers))
+                self.found = self.found or self._in_file
+                self._state = "body"
+            if self._state == "body":
+                index = self._buffer.find(self._delimiter)
+                if index < 0:
+                    keep = len(self._delimiter) - 1
+                    piece, self._buffer = self._buffer[:-keep], self._buffer[-keep:]
+                    if self._in_file and piece:
+                        out.append(piece)
+                    return out
+                if self._in_file and index:
+                    out.append(self._buffer[:index])
+                self._buffer = self._buffer[index + len(self._delimiter) :]
+                self._state = "after-boundary"
+            if self._state == "done":
+                return out
+
+    @property
+    def complete(self) -> bool:
+        return self._state == "done"
+
+
+def _convert(path: pathlib.Path, fmt: str) -> bytes:
+    import pandas as pd
+
+    from .datatypes import read_datafile
+
+    value = read_datafile(path, DataFiles.extension(path.name))
+    if fmt == "json" and not isinstance(value, pd.DataFrame):
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        return json.dumps(value).encode()
+    if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+        value = pd.DataFrame(value)
+    if not isinstance(value, pd.DataFrame):
+        raise InvalidRequest(f"{path.name} is not a table, so it has no {fmt} form")
+    if fmt == "csv":
+        return value.to_csv(index=False).encode()
+    if fmt == "json":
+        return value.to_json(orient="records", date_format="iso").encode()
+    if fmt == "html":
+        buffer = io.StringIO()
+        value.to_html(buffer, index=False, border=0, classes="jobserver-datafile")
+        return buffer.getvalue().encode()
+    return value.to_string(index=False).encode()
+
+
+def _iso(timestamp: float) -> str:
+    return format_time(_dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc))
