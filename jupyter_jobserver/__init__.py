@@ -1,6 +1,7 @@
 """jupyter-jobserver: run shared algorithms as reproducible jobs from Jupyter.
 
-Script authors import :class:`Param`, :func:`script` and :mod:`context` from here. The
+Script authors import :class:`Param`, :func:`script`, :class:`FileScript` and :mod:`context`
+from here. The
 server extension, the client, the widgets and the magics load only when asked for, so
 worker processes and scripts stay light.
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
+from .filescripts import FileScript
 from .scripting import Param, script
 
-__all__ = ["Param", "__version__", "script"]
+__all__ = ["FileScript", "Param", "__version__", "script"]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

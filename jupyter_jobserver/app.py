@@ -26,7 +26,7 @@ from .events import JobEvents
 from .executor import Executor, LocalExecutor
 from .handlers import default_handlers
 from .jobs import JobService, JobSettings
-from .scripts import ScriptRegistry, function_references
+from .scripts import ScriptRegistry, file_scripts, function_references
 from .store import SQLiteStore, Store, StoreRunner
 from .users import User
 
@@ -78,9 +78,17 @@ class JobServerApp(ExtensionApp):
 
     scripts = Dict(
         help=(
-            "Scripts to offer, by name: 'package.module:function' for a Python function. "
-            "They add to (and override) those registered by installed packages."
+            "Scripts to offer, by name: 'package.module:function' for a Python function, or "
+            "a file script spec {'file': 'path', 'parameters': {...}, ...} (a relative path "
+            "is relative to the Jupyter root). They add to (and override) those registered "
+            "by installed packages."
         ),
+    ).tag(config=True)
+
+    script_dirs = List(
+        Unicode(),
+        help="Folders of file scripts: each '<name>.json' spec with its executable beside it "
+        "is offered as script <name> (a relative folder is relative to the Jupyter root).",
     ).tag(config=True)
 
     entry_point_scripts = Bool(
@@ -285,13 +293,20 @@ class JobServerApp(ExtensionApp):
         await asyncio.to_thread(self.store.open)
         await self.executor.start(self.jobs)
         references = {name: ref for name, (ref, _) in self._references.items()}
+        files, broken = await asyncio.to_thread(
+            file_scripts,
+            self.scripts,
+            self.script_dirs,
+            self.serverapp.root_dir,
+            self.exclude_scripts,
+        )
         try:
             descriptions = await self.executor.describe(references)
         except Exception as exc:
             self.registry.fail(str(exc))
         else:
             sources = {name: source for name, (_, source) in self._references.items()}
-            self.registry.fill(descriptions, sources)
+            self.registry.fill({**descriptions, **files}, sources, broken)
         await self.jobs.start()
         self.log.info(
             "jobserver %s | %d script(s), %d worker(s), store %s",

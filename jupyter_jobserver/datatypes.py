@@ -43,6 +43,7 @@ TIME_COLUMNS = ("time", "date", "datetime", "timestamp", "tstamp")
 #: which datatypes (and datafile extensions) can feed which kind of data parameter
 ACCEPTS = {
     "path": {"datatypes": (), "extensions": None},
+    "file": {"datatypes": None, "extensions": None},
     "dataframe": {"datatypes": ("dataframe", "timeseries", "json"), "extensions": "tables"},
     "series": {"datatypes": ("series", "dataframe", "timeseries", "json"), "extensions": "tables"},
     "ndarray": {

@@ -69,6 +69,21 @@ def load_function(reference: str) -> Callable[..., Any]:
     return obj
 
 
+def describe_reference(name: str, reference: str) -> dict[str, Any]:
+    """Describe what an entry point or configuration names: a function, or a
+    :class:`~jupyter_jobserver.filescripts.FileScript` a package defines."""
+    from .filescripts import FileScript
+
+    module_name, _, attribute = reference.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    if isinstance(obj, FileScript):
+        obj.check()
+        return obj.describe(name)
+    return describe_function(name, reference)
+
+
 def describe_function(name: str, reference: str) -> dict[str, Any]:
     """Everything the server needs to offer, validate and record a function script."""
     func = load_function(reference)

@@ -492,13 +492,15 @@ class JobService:
     async def follow(self, user: User, job_id: str) -> AsyncIterator[dict[str, Any]]:
         """Events of one job as they happen, ending when the job ends.
 
-        Yields ``status`` (first the current job, then each change), ``progress``,
-        ``output`` (new text of a stream, with the byte offset it ends at) and finally
+        Yields ``status`` (first the current job, then each change), ``progress`` (the
+        latest first, if any), ``output`` (new text of a stream, with the byte offset it ends at) and finally
         ``end`` with the finished job.
         """
         with self.events.subscribe(job_id) as subscription:
             job = await self.get(user, job_id, result=False)
             yield {"event": "status", "job": job}
+            if job.get("progress") and job["status"] not in FINISHED:
+                yield {"event": "progress", "progress": job["progress"]}
             offsets = dict.fromkeys(STREAMS, 0)
             decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in STREAMS}
             finished = job["status"] in FINISHED
@@ -568,14 +570,19 @@ class JobService:
         active = self._active.get(job_id)
         if active is not None:
             active.job["progress"] = progress
-        self.events.publish(job_id, {"event": "progress", "progress": progress})
         future = self.store.write(
             self.store.store.update_job,
             job_id,
             {"progress": progress},
             status_in={Status.running.value},
         )
-        self._track(future)
+        # like status changes, progress is announced once the record has it
+        self._track(
+            future,
+            lambda ok: (
+                ok and self.events.publish(job_id, {"event": "progress", "progress": progress})
+            ),
+        )
 
     def job_finished(self, job_id: str, outcome: Outcome) -> None:
         active = self._active.get(job_id)
@@ -775,6 +782,7 @@ class JobService:
             code=job.get("code"),
             args=list(job.get("args") or []),
             kwargs=dict(job.get("kwargs") or {}),
+            parameters=dict((job.get("provenance") or {}).get("parameters") or {}),
             data=data,
             data_parameter=script.data_parameter if script else None,
             cores=int(job.get("cores") or 1),

@@ -5,7 +5,8 @@ Function scripts come from three places, later ones overriding earlier ones by n
 1. the entry-point group ``jupyter_jobserver.scripts`` of installed packages (this package
    registers its examples there), as ``name = "module:function"``;
 2. ``JobServerApp.scripts`` in configuration, ``{"name": "module:function"}``;
-3. file scripts (see :mod:`jupyter_jobserver.filescripts`).
+3. file scripts: specs in ``JobServerApp.scripts`` or ``<name>.json`` files in
+   ``JobServerApp.script_dirs`` (see :mod:`jupyter_jobserver.filescripts`).
 
 Describing a function script means importing it, so the registry asks a worker process
 to do it: the server never runs a script's code, not even its imports.
@@ -17,11 +18,13 @@ import asyncio
 import dataclasses
 import fnmatch
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any
 
 from .errors import InvalidRequest, NotFound
+from .filescripts import FileScript, discover
 from .parameters import ParameterSchema
 
 ENTRY_POINT_GROUP = "jupyter_jobserver.scripts"
@@ -70,6 +73,27 @@ class Script:
         }
 
 
+def file_scripts(
+    configured: Mapping[str, Any], folders: Iterable[str], base: str, exclude: Iterable[str] = ()
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Describe the file scripts of the configuration and of ``folders`` (here, in the
+    server: a spec is data, nothing runs). Returns descriptions and the broken ones."""
+    found, broken = discover([os.path.join(base, folder) for folder in folders])
+    for name, spec in configured.items():
+        if isinstance(spec, Mapping) and "file" in spec:
+            try:
+                found[name] = FileScript.from_spec(spec, base)
+            except (ValueError, TypeError) as exc:
+                broken[name] = str(exc)
+    patterns = list(exclude)
+    descriptions = {
+        name: script.describe(name)
+        for name, script in found.items()
+        if not any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    }
+    return descriptions, broken
+
+
 def function_references(
     configured: Mapping[str, Any],
     *,
@@ -88,6 +112,11 @@ def function_references(
             found[name] = (spec, "configuration")
         elif isinstance(spec, Mapping) and "function" in spec:
             found[name] = (str(spec["function"]), "configuration")
+        elif not (isinstance(spec, Mapping) and "file" in spec):
+            raise ValueError(
+                f"JobServerApp.scripts[{name!r}] must be 'module:function', "
+                "{'function': 'module:function'} or a file script spec {'file': ...}"
+            )
     patterns = list(exclude)
     return {
         name: ref
@@ -117,30 +146,30 @@ class ScriptRegistry:
         self,
         descriptions: Mapping[str, Any],
         sources: Mapping[str, str],
-        extra: Iterable[Script] = (),
+        broken: Mapping[str, str] | None = None,
     ) -> None:
-        """Take the workers' descriptions (and scripts described elsewhere)."""
+        """Take the scripts' descriptions (from a worker, or read from file specs)."""
         scripts: dict[str, Script] = {}
-        unavailable: dict[str, str] = {}
+        unavailable = dict(broken or {})
         for name, desc in descriptions.items():
             if "error" in desc:
                 unavailable[name] = desc["error"]
-                self.log.warning("jobserver: script %r is unavailable: %s", name, desc["error"])
                 continue
             scripts[name] = Script(
                 name=name,
-                process="function",
+                process=desc["process"],
                 description=desc.get("description") or "",
                 version=desc.get("version"),
                 parameters=desc["parameters"],
                 data=list(desc.get("data") or []),
                 data_parameter=desc.get("data_parameter"),
                 cores=int(desc.get("cores") or 1),
-                target=desc["target"],
+                target=desc.get("target"),
+                file=desc.get("file"),
                 source=sources.get(name, "configuration"),
             )
-        for script in extra:
-            scripts[script.name] = script
+        for name, reason in unavailable.items():
+            self.log.warning("jobserver: script %r is unavailable: %s", name, reason)
         self._scripts = dict(sorted(scripts.items()))
         self.unavailable = unavailable
         self._ready.set()

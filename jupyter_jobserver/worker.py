@@ -23,8 +23,10 @@ import ast
 import contextlib
 import ctypes
 import faulthandler
+import hashlib
 import importlib
 import io
+import json
 import os
 import signal
 import sys
@@ -35,9 +37,9 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
-from . import context, serialize
+from . import context, filescripts, serialize
 from .introspect import (
-    describe_function,
+    describe_reference,
     environment,
     function_provenance,
     load_function,
@@ -98,7 +100,7 @@ class Worker:
         with _quiet():
             for name, reference in scripts.items():
                 try:
-                    out[name] = describe_function(name, reference)
+                    out[name] = describe_reference(name, reference)
                 except BaseException as exc:
                     out[name] = {"error": f"{type(exc).__name__}: {exc}"}
         return out
@@ -119,7 +121,7 @@ class Worker:
                 os.chdir(job_dir)
                 try:
                     done["provenance"] = self._job_provenance(task)
-                    value = self._execute(task)
+                    value = self._execute(task, done)
                     result = serialize.dumps(value)
                     limit = task.get("max_result_bytes") or 0
                     if limit and len(result) > limit:
@@ -135,7 +137,8 @@ class Worker:
                     else:
                         done.update(status="succeeded", result=result, error=None)
                 except BaseException as exc:
-                    print(_format_traceback(exc), file=sys.stderr, end="")
+                    if not isinstance(exc, filescripts.ScriptFailed):
+                        print(_format_traceback(exc), file=sys.stderr, end="")
                     done.update(status="failed", result=None, error=_error(exc))
         finally:
             done["progress"] = context._state.end()
@@ -144,12 +147,21 @@ class Worker:
             _reap_orphans()
         return done
 
-    def _execute(self, task: dict[str, Any]) -> Any:
+    def _execute(self, task: dict[str, Any], done: dict[str, Any]) -> Any:
         process = task["process"]
         if process == "function":
             return run_function(task)
         if process == "eval":
             return run_eval(task)
+        if process == "file":
+            try:
+                done["exit_code"], result = filescripts.run(
+                    task, _data_path(task), self._report_progress(task["job_id"])
+                )
+            except filescripts.ScriptFailed as exc:
+                done["exit_code"] = exc.code
+                raise
+            return result
         raise ValueError(f"this worker cannot run a {process!r} process")
 
     def _job_provenance(self, task: dict[str, Any]) -> dict[str, Any]:
@@ -159,6 +171,18 @@ class Worker:
             if target not in self._provenance:
                 self._provenance[target] = function_provenance(target)
             provenance.update(self._provenance[target])
+        elif task["process"] == "file":
+            spec = task["file"]
+            stat = os.stat(spec["file"])
+            key = f"{spec['file']}:{stat.st_mtime_ns}:{stat.st_size}"
+            if key not in self._provenance:
+                self._provenance[key] = {
+                    "version": spec.get("version"),
+                    "code_sha256": filescripts.file_hash(spec["file"]),
+                }
+            provenance.update(self._provenance[key])
+        elif task["process"] == "eval":
+            provenance["code_sha256"] = hashlib.sha256(task["code"].encode()).hexdigest()
         return provenance
 
     def _report_progress(self, job_id: str) -> Callable[[dict[str, Any]], None]:
@@ -234,7 +258,24 @@ def run_eval(task: dict[str, Any]) -> Any:
     return None
 
 
+def _data_path(task: dict[str, Any]) -> str | None:
+    """A file script reads its data from a file: the datafile, or the data as JSON."""
+    binding = task.get("data")
+    if binding is None:
+        return None
+    if binding["type"] == "datafile":
+        return binding["path"]
+    if binding.get("file"):
+        return binding["file"]
+    path = os.path.join(task["job_dir"], "data.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(binding.get("data"), f)
+    return path
+
+
 def _error(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, filescripts.ScriptFailed):
+        return {"type": "ScriptFailed", "message": str(exc), "detail": exc.tail}
     return {
         "type": type(exc).__name__,
         "message": str(exc) or type(exc).__name__,

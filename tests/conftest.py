@@ -15,6 +15,25 @@ pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
 TESTS = pathlib.Path(__file__).parent
 
+FILESCRIPTS = TESTS / "filescripts"
+ARGS_PARAMETERS = {
+    "n": {"type": "integer"},
+    "flag": {"type": "boolean", "default": False},
+    "items": {"type": "array", "items": {"type": "integer"}, "default": []},
+    "label": {"type": "string", "default": "x y"},
+}
+FILE_SCRIPTS = {
+    f"args_{style}": {
+        "file": str(FILESCRIPTS / "echoargs.py"),
+        "arguments": style,
+        "parameters": ARGS_PARAMETERS,
+        "data": ["datafile", "mongodb", "raw_data"],
+    }
+    for style in ("options", "positional", "json")
+}
+FILE_SCRIPTS["tree"] = {"file": str(FILESCRIPTS / "tree.sh"), "description": "children"}
+FILE_SCRIPTS["true"] = {"file": "/bin/true"}
+
 TEST_SCRIPTS = {
     name: f"jobserver_test_scripts:{name}"
     for name in (
@@ -35,6 +54,9 @@ TEST_SCRIPTS = {
         "array_shape",
         "column_sum",
         "table_mean",
+        "gated",
+        "parallel_squares",
+        "print_lots",
     )
 }
 
@@ -46,7 +68,8 @@ def jobserver_config(tmp_path: pathlib.Path, **extra: Any) -> dict[str, Any]:
         "JobServerApp": {
             "state_dir": str(tmp_path / "state"),
             "workers": 2,
-            "scripts": dict(TEST_SCRIPTS),
+            "scripts": {**TEST_SCRIPTS, **FILE_SCRIPTS},
+            "script_dirs": [str(FILESCRIPTS)],
         },
         "LocalExecutor": {
             "total_cores": 2,
@@ -148,6 +171,12 @@ class Api:
     async def run(self, script: str, wait: float = 60, **body: Any) -> dict[str, Any]:
         """Create and run a job, wait for it to end, return the finished record."""
         created = await self.post("jobs", {"script": script, "run": True, **body})
+        assert created.code == 201, created
+        return await self.wait(created.json["id"], wait)
+
+    async def run_eval(self, code: str, wait: float = 60, **body: Any) -> dict[str, Any]:
+        """Create and run an eval job, wait for it to end, return the finished record."""
+        created = await self.post("jobs", {"process": "eval", "code": code, "run": True, **body})
         assert created.code == 201, created
         return await self.wait(created.json["id"], wait)
 

@@ -175,3 +175,33 @@ def column_sum(data: pandas.Series) -> float:
 def table_mean(data: pandas.DataFrame, column: str = "value") -> float:
     """Take a table."""
     return float(data[column].mean())
+
+
+def gated(gate: str, fraction: float = 0.5) -> str:
+    """Print, report progress, then wait until a line arrives through the FIFO ``gate``."""
+    print("before the gate", flush=True)
+    context.progress(fraction, "waiting at the gate")
+    with open(gate) as f:
+        f.readline()
+    print("after the gate")
+    return "through"
+
+
+def _square(x: int) -> tuple[int, int]:
+    return x * x, os.getpid()
+
+
+@script(cores=2)
+def parallel_squares(n: int = 8) -> dict:
+    """Square numbers in the job's process pool."""
+    results = list(context.pool().map(_square, range(n)))
+    return {"squares": [r[0] for r in results], "processes": len({r[1] for r in results})}
+
+
+def print_lots(megabytes: int = 1) -> int:
+    """Print ``megabytes`` MiB of numbered lines."""
+    line = "x" * 63 + "\n"
+    count = (megabytes << 20) // 64
+    for _ in range(count):
+        sys.stdout.write(line)
+    return count

@@ -156,3 +156,11 @@ async def test_each_user_has_a_datafile_folder_and_shares_the_top_one(
     ).read_text() == "value\n1\n2\n"  # bob's own copy, not the shared one
     assert (await bob.delete("datafiles")).json == {"deleted": 1}
     assert (await root.delete("datafiles/shared.csv")).code == 204
+
+
+async def test_eval_is_for_admins_only(users: dict[str, Api], jobserver: Any) -> None:
+    jobserver.jobs.settings.allow_eval = True
+    denied = await users["alice"].post("jobs", {"process": "eval", "code": "1", "run": True})
+    assert denied.code == 403
+    assert "only administrators may run eval jobs, and 'alice' is not one" in denied.json["message"]
+    assert (await users["root"].run_eval("6 * 7"))["result"] == 42

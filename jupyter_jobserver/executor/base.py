@@ -27,6 +27,7 @@ class Task:
     code: str | None = None
     args: list[Any] = dataclasses.field(default_factory=list)
     kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
     data: dict[str, Any] | None = None
     data_parameter: dict[str, Any] | None = None
     cores: int = 1

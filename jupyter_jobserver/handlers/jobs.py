@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 
@@ -170,6 +171,7 @@ class JobEventsHandler(JobServerHandler):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
+        next_event: asyncio.Future[dict] | None = None
         try:
             await self._send(first)
             next_event = asyncio.ensure_future(events.__anext__())
@@ -190,6 +192,10 @@ class JobEventsHandler(JobServerHandler):
         except StreamClosedError:
             pass  # the client went away
         finally:
+            if next_event is not None and not next_event.done():
+                next_event.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await next_event
             await events.aclose()
         self.finish(set_content_type="text/event-stream")
 
