@@ -21,3 +21,10 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .app import JobServerApp
 
     return [{"module": "jupyter_jobserver.app", "app": JobServerApp}]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_jobserver``: the ``%jobserver`` magics."""
+    from .magics import JobServerMagics
+
+    ipython.register_magics(JobServerMagics)

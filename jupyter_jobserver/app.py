@@ -20,6 +20,7 @@ from traitlets import Bool, Dict, Float, Int, List, Set, Type, Unicode, default
 
 from ._version import __version__
 from .bindings import DataBindings
+from .client import ENV_TOKEN, ENV_URL
 from .datafiles import DataFiles
 from .documents import DataDocuments
 from .events import JobEvents
@@ -308,6 +309,7 @@ class JobServerApp(ExtensionApp):
             sources = {name: source for name, (_, source) in self._references.items()}
             self.registry.fill({**descriptions, **files}, sources, broken)
         await self.jobs.start()
+        self._hand_to_kernels()
         self.log.info(
             "jobserver %s | %d script(s), %d worker(s), store %s",
             __version__,
@@ -316,8 +318,20 @@ class JobServerApp(ExtensionApp):
             self.db_url,
         )
 
+    def _hand_to_kernels(self) -> None:
+        """Kernels this server starts inherit its environment: tell them where the job
+        server is, so the client, widgets and magics need no configuration."""
+        self._environ_before = {name: os.environ.get(name) for name in (ENV_URL, ENV_TOKEN)}
+        os.environ[ENV_URL] = self.serverapp.connection_url
+        os.environ[ENV_TOKEN] = self.serverapp.identity_provider.token or ""
+
     async def stop_extension(self) -> None:
         """Stop the workers and close the store."""
+        for name, value in getattr(self, "_environ_before", {}).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         if self._started is not None:
             with contextlib.suppress(Exception):  # a failed start is logged already
                 await self._started

@@ -17,7 +17,7 @@ from typing import Any
 from . import datatypes
 from .errors import Conflict, InvalidRequest, NotFound, PermissionDenied, TooLarge
 from .models import DataCreate
-from .query import DATA_SORT_FIELDS, Logical, parse_filter, parse_sort, utcnow
+from .query import DATA_FIELDS, DATA_SORT_FIELDS, Logical, parse_filter, parse_sort, utcnow
 from .store import RawJSON, StoreRunner
 from .users import User
 
@@ -70,9 +70,9 @@ class DataDocuments:
         for field, values in (("name", name), ("datatype", datatype), ("owner", owner)):
             if values:
                 spec[field] = {"$in": values}
-        where = parse_filter(spec) if spec else None
+        where = parse_filter(spec, DATA_FIELDS) if spec else None
         if not user.admin:
-            visible = parse_filter({"$or": [{"owner": user.name}, {"public": True}]})
+            visible = parse_filter({"$or": [{"owner": user.name}, {"public": True}]}, DATA_FIELDS)
             where = visible if where is None else Logical("$and", (visible, where))
         order = parse_sort(sort, DATA_SORT_FIELDS)
         return await self.store.read(self.store.store.find_data, where, order, limit, offset)

@@ -228,7 +228,7 @@ class JobService:
         }
         if not request.run:
             await self.store.write(self.store.store.insert_job, job)
-            self.events.publish(job["id"], {"event": "status", "status": job["status"]})
+            self._announce(job["id"], job["status"], job)
             return job
         self._check_limit(user)
         job["status"] = Status.queued.value
@@ -245,7 +245,7 @@ class JobService:
                 self.executor.cancel(job["id"])
                 self._forget(job["id"])
                 raise
-            self.events.publish(job["id"], {"event": "status", "status": job["status"]})
+            self._announce(job["id"], job["status"], job)
             if not wait:
                 return job
             return await self._until(user, subscription, job, set(FINISHED), wait)
@@ -376,7 +376,7 @@ class JobService:
             raise Conflict("the job was started or cancelled meanwhile")
         job.update(changes)
         await self._enqueue(job)
-        self.events.publish(job_id, {"event": "status", "status": Status.queued.value})
+        self._announce(job_id, Status.queued.value, job)
         return job
 
     async def cancel(self, user: User, job_id: str) -> dict:
@@ -407,7 +407,7 @@ class JobService:
         self.executor.cancel(job_id)
         if ok:
             self._forget(job_id)
-            self.events.publish(job_id, {"event": "status", "status": Status.cancelled.value})
+            self._announce(job_id, Status.cancelled.value, job)
 
     async def rerun(self, user: User, job_id: str, request: JobRerun) -> dict:
         """A new job with the same script, parameters and data as an existing one."""
@@ -443,7 +443,7 @@ class JobService:
         where = parse_filter(request.filter) if request.filter else None
         mine = Logical("$and", (_where("owner", user.name),) + ((where,) if where else ()))
         ids = await self.store.read(self.store.store.job_ids, mine)
-        jobs = [{"id": i, "status": None} for i in ids]
+        jobs = [{"id": i, "status": None, "owner": user.name, "public": False} for i in ids]
         return await self._delete(jobs, user)
 
     async def _delete(self, jobs: list[dict], user: User) -> int:
@@ -453,8 +453,8 @@ class JobService:
         ids = [job["id"] for job in jobs]
         deleted = await self.store.write(self.store.store.delete_jobs, ids)
         await asyncio.to_thread(self._remove_dirs, ids)
-        for job_id in ids:
-            self.events.publish(job_id, {"event": "deleted", "status": "deleted"})
+        for job in jobs:
+            self._announce(job["id"], "deleted", job, kind="deleted")
         return deleted
 
     def _remove_dirs(self, ids: list[str]) -> None:
@@ -493,8 +493,8 @@ class JobService:
         """Events of one job as they happen, ending when the job ends.
 
         Yields ``status`` (first the current job, then each change), ``progress`` (the
-        latest first, if any), ``output`` (new text of a stream, with the byte offset it ends at) and finally
-        ``end`` with the finished job.
+        latest first, if any), ``output`` (new text of a stream, with the byte offset it
+        ends at) and finally ``end`` with the finished job.
         """
         with self.events.subscribe(job_id) as subscription:
             job = await self.get(user, job_id, result=False)
@@ -524,6 +524,23 @@ class JobService:
                             yield {"event": "status", "job": job}
                     event = subscription.get_nowait()
             yield {"event": "end", "job": await self.get(user, job_id)}
+
+    async def watch(self, user: User) -> AsyncIterator[dict[str, Any]]:
+        """Status changes of every job the user may see, as they happen (never ends)."""
+        with self.events.subscribe() as subscription:
+            while True:
+                event = await subscription.get()
+                if event is None or event["event"] not in ("status", "deleted"):
+                    continue
+                if not (user.admin or event.get("owner") == user.name or event.get("public")):
+                    continue
+                yield {
+                    "event": event["event"],
+                    "job_id": event["job_id"],
+                    "status": event["status"],
+                    "script": event.get("script"),
+                    "owner": event.get("owner"),
+                }
 
     async def _new_output(
         self,
@@ -563,7 +580,7 @@ class JobService:
         )
         self._track(
             future,
-            lambda ok: ok and self._published(job_id, Status.running.value, active),
+            lambda ok: ok and self._announce(job_id, Status.running.value, active, record=active),
         )
 
     def job_progress(self, job_id: str, progress: dict[str, Any]) -> None:
@@ -610,20 +627,38 @@ class JobService:
                 del final["result"]  # those who wait read it from the store
             else:
                 final["result"] = None if outcome.result is None else json.loads(outcome.result)
-        self._track(future, lambda ok: ok and self._published(job_id, outcome.status, final))
+        self._track(
+            future,
+            lambda ok: ok and self._announce(job_id, outcome.status, active, record=final),
+        )
         if outcome.result_file is not None:  # the store has a copy once the write is done
             self._track(
                 future, lambda ok: self._track(asyncio.to_thread(_remove, outcome.result_file))
             )
 
-    def _published(self, job_id: str, status: str, job: Any = None) -> None:
-        """Tell subscribers; ``job`` is the record as stored (an ``_Active`` for one that
-        is still running), so they need not read it."""
-        event: dict[str, Any] = {"event": "status", "status": status}
-        if isinstance(job, _Active):
-            event["job"] = {**job.job, "result": None}
-        elif job is not None:
-            event["job"] = job
+    def _announce(
+        self,
+        job_id: str,
+        status: str,
+        about: dict[str, Any] | _Active | None,
+        *,
+        record: dict[str, Any] | _Active | None = None,
+        kind: str = "status",
+    ) -> None:
+        """Tell subscribers of a change. ``about`` says whose job it is (so watchers only
+        hear of jobs they may see); ``record`` is the record as stored, so that those
+        waiting for it need not read it."""
+        event: dict[str, Any] = {"event": kind, "status": status}
+        if isinstance(about, _Active):
+            about = about.job
+        if about is not None:
+            event["owner"] = about.get("owner")
+            event["public"] = bool(about.get("public"))
+            event["script"] = about.get("script")
+        if isinstance(record, _Active):
+            event["job"] = {**record.job, "result": None}
+        elif record is not None:
+            event["job"] = record
         self.events.publish(job_id, event)
 
     def _track(self, future: Any, then: Any = None) -> None:
@@ -750,6 +785,7 @@ class JobService:
         return self.store.write(self.store.store.insert_job, {**active.job, "result": None})
 
     async def _fail_unstarted(self, job_id: str, error: dict) -> None:
+        active = self._active.get(job_id)
         self._forget(job_id)
         ok = await self.store.write(
             self.store.store.update_job,
@@ -758,7 +794,7 @@ class JobService:
             status_in=ACTIVE,
         )
         if ok:
-            self._published(job_id, Status.failed.value)
+            self._announce(job_id, Status.failed.value, active)
 
     async def _task(self, active: _Active) -> Task:
         job = active.job

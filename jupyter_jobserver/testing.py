@@ -101,10 +101,13 @@ class ServerProcess:
         self._exited.set()
         self._ready.set()
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, prefix: str = "jobserver/api/"
+    ) -> tuple[int, Any]:
+        """A request to ``{base}/{prefix}{path}``: its status and decoded answer."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            f"{self.base}/jobserver/api/{path}",
+            f"{self.base}/{prefix}{path}",
             data=data,
             method=method,
             headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
@@ -118,8 +121,14 @@ class ServerProcess:
             return exc.code, json.loads(raw) if raw else None
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        """The decoded answer of a request that must succeed."""
+        """The decoded answer of a job server request that must succeed."""
         status, answer = self.request(method, path, body)
+        assert 200 <= status < 300, (status, answer)
+        return answer
+
+    def call_api(self, method: str, path: str, body: Any = None) -> Any:
+        """The decoded answer of a request to any Jupyter server path that must succeed."""
+        status, answer = self.request(method, path, body, prefix="")
         assert 200 <= status < 300, (status, answer)
         return answer
 

@@ -227,3 +227,33 @@ def api_fetch(
 @pytest.fixture
 def api(api_fetch: Any) -> Api:
     return Api(api_fetch)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A job server in a child process, shared by a module's tests (for the notebook side:
+    a client blocking in the test's thread needs a server that is not in it)."""
+    import shutil
+
+    from jupyter_jobserver.testing import ServerProcess
+
+    home = tmp_path_factory.mktemp("live")
+    config = jobserver_config(home)
+    config["ServerApp"]["jpserver_extensions"].update(
+        {"jupyterlab": False, "jupyter_lsp": False, "notebook_shim": False}
+    )
+    data = home / "root" / "data"
+    data.mkdir(parents=True)
+    for source in (TESTS.parent / "data").iterdir():
+        shutil.copy(source, data / source.name)
+    server = ServerProcess(home, config, python_path=[str(TESTS)]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(live_server: Any) -> Any:
+    from jupyter_jobserver.client import JobServerClient
+
+    with JobServerClient(live_server.base, live_server.token) as client:
+        yield client

@@ -10,6 +10,7 @@ from .jobs import (
     JobHandler,
     JobOutputHandler,
     JobQueryHandler,
+    JobsEventsHandler,
     JobsHandler,
 )
 from .scripts import ScriptHandler, ScriptsHandler
@@ -22,6 +23,7 @@ default_handlers = [
     (rf"{API}/scripts/(?P<name>[^/]+)", ScriptHandler),
     (rf"{API}/jobs/?", JobsHandler),
     (rf"{API}/jobs/query", JobQueryHandler),
+    (rf"{API}/jobs/events", JobsEventsHandler),
     (rf"{API}/jobs/{_ID}/output/(?P<stream>[^/]+)", JobOutputHandler),
     (rf"{API}/jobs/{_ID}/events", JobEventsHandler),
     (rf"{API}/jobs/{_ID}/(?P<action>[^/]+)", JobActionHandler),

@@ -8,12 +8,16 @@ status, so no handler needs a ``try``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
+from collections.abc import AsyncIterator
 from http.client import responses
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
+from tornado.iostream import StreamClosedError
 
 from ..errors import InvalidRequest, JobServerError
 from ..users import User
@@ -21,6 +25,8 @@ from ..users import User
 if TYPE_CHECKING:
     from ..app import JobServerApp
 
+#: an idle event stream sends a comment this often, so proxies keep it open
+KEEPALIVE = 15.0
 #: request bodies larger than this are decoded off the event loop
 LARGE_BODY = 1 << 20
 
@@ -115,6 +121,54 @@ class JobServerHandler(APIHandler):
     def location(self, *parts: str) -> str:
         base = self.jobserver.serverapp.base_url.rstrip("/")
         return "/".join([base, "jobserver", "api", *parts])
+
+    async def stream_events(
+        self, events: AsyncIterator[dict[str, Any]], first: bool = True
+    ) -> None:
+        """Send ``events`` as ``text/event-stream`` until they end (an ``end`` event) or
+        the client goes away. With ``first``, the first event is taken before any header is
+        sent, so that a 404 is still an ordinary JSON answer."""
+        pending: asyncio.Future[dict[str, Any]] | None = None
+        try:
+            if first:
+                pending = asyncio.ensure_future(events.__anext__())
+                await pending
+            self.set_header("Content-Type", "text/event-stream")
+            self.set_header("Cache-Control", "no-cache")
+            self.set_header("X-Accel-Buffering", "no")
+            if not first:  # say at once that the stream is open: nothing is missed after
+                self.write(f"event: open\ndata: {json.dumps({'time': time.time()})}\n\n")
+            await self.flush()
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(events.__anext__())
+                done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE)
+                if not done:
+                    self.write(": keep-alive\n\n")
+                    await self.flush()
+                    continue
+                try:
+                    event = pending.result()
+                except StopAsyncIteration:
+                    break
+                pending = None
+                data = {k: v for k, v in event.items() if k != "event"}
+                data["time"] = time.time()
+                payload = json.dumps(data, separators=(",", ":"))
+                self.write(f"event: {event['event']}\ndata: {payload}\n\n")
+                await self.flush()
+                if event["event"] == "end":
+                    break
+        except StreamClosedError:
+            pass  # the client went away
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await pending
+            await events.aclose()
+        if not self._finished:
+            self.finish(set_content_type="text/event-stream")
 
     # --- errors -------------------------------------------------------------------------
 

@@ -125,6 +125,12 @@ class DataFileHandler(JobServerHandler):
         self.set_status(204)
         self.finish()
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self.request.method == "PUT":
+            # the body may not have been read: the client must not reuse this connection
+            self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
+
     def on_connection_close(self) -> None:
         """The client went away mid-upload: nothing of it stays behind."""
         if self.upload is not None:

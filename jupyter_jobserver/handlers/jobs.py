@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import time
-
 from jupyter_server.auth.decorator import authorized
 from tornado import web
-from tornado.iostream import StreamClosedError
 
 from ..errors import NotFound
 from ..models import JobCreate, JobEdit, JobQuery, JobRerun, parse
@@ -19,8 +13,6 @@ AUTH_RESOURCE = "jobserver"
 TEXT = "text/plain; charset=UTF-8"
 #: longest ``?wait=`` a request may hold the connection for
 MAX_WAIT = 300.0
-#: an idle event stream sends a comment this often, so proxies keep it open
-KEEPALIVE = 15.0
 
 
 class JobsHandler(JobServerHandler):
@@ -33,7 +25,7 @@ class JobsHandler(JobServerHandler):
             self.user,
             status=self.list_argument("status"),
             script=self.list_argument("script"),
-            owner=self.list_argument("owner"),
+            owner=[self.user.name] if self.bool_argument("mine") else self.list_argument("owner"),
             tag=self.list_argument("tag"),
             sort=self.get_query_argument("sort", None),
             limit=self.int_argument("limit", 100, 1, 1000),
@@ -165,42 +157,15 @@ class JobEventsHandler(JobServerHandler):
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        jobs = self.jobserver.jobs
-        events = jobs.follow(self.user, job_id)
-        first = await events.__anext__()  # a 404 is still an ordinary JSON answer
-        self.set_header("Content-Type", "text/event-stream")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")
-        next_event: asyncio.Future[dict] | None = None
-        try:
-            await self._send(first)
-            next_event = asyncio.ensure_future(events.__anext__())
-            while True:
-                done, _ = await asyncio.wait({next_event}, timeout=KEEPALIVE)
-                if not done:
-                    self.write(": keep-alive\n\n")
-                    await self.flush()
-                    continue
-                try:
-                    event = next_event.result()
-                except StopAsyncIteration:
-                    break
-                await self._send(event)
-                if event["event"] == "end":
-                    break
-                next_event = asyncio.ensure_future(events.__anext__())
-        except StreamClosedError:
-            pass  # the client went away
-        finally:
-            if next_event is not None and not next_event.done():
-                next_event.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await next_event
-            await events.aclose()
-        self.finish(set_content_type="text/event-stream")
+        await self.stream_events(self.jobserver.jobs.follow(self.user, job_id))
 
-    async def _send(self, event: dict) -> None:
-        data = {k: v for k, v in event.items() if k != "event"}
-        data["time"] = time.time()
-        self.write(f"event: {event['event']}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n")
-        await self.flush()
+
+class JobsEventsHandler(JobServerHandler):
+    """Server-sent events of every job the user may see: ``status`` and ``deleted``."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.stream_events(self.jobserver.jobs.watch(self.user), first=False)

@@ -1,0 +1,779 @@
+"""The Python client: every REST operation as a method, sync and async.
+
+In a kernel started by a Jupyter server that runs the job server, nothing needs configuring::
+
+    from jupyter_jobserver.client import JobServerClient
+
+    client = JobServerClient()                  # finds the server by itself
+    job = client.run("summary", data=client.datafile_binding("timeseries.csv"))
+    job.result                                  # a DataFrame
+
+``AsyncJobServerClient`` has the same methods as coroutines. Errors the server reports are
+raised as :mod:`jupyter_jobserver.errors` exceptions carrying the server's message.
+
+How the server is found, in order: the ``url`` and ``token`` given; the
+``JUPYTER_JOBSERVER_URL`` and ``JUPYTER_JOBSERVER_TOKEN`` the extension hands to kernels
+it starts; the runtime files of the Jupyter servers running on this machine (the one whose
+root folder holds the current directory first).
+
+Every operation is written once, as a generator that yields the HTTP requests it needs and
+receives their responses; the two clients only differ in how they send them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import pathlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
+from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from . import errors
+from .serialize import from_jsonable
+
+ENV_URL = "JUPYTER_JOBSERVER_URL"
+ENV_TOKEN = "JUPYTER_JOBSERVER_TOKEN"
+API = "jobserver/api/"
+FINISHED = ("succeeded", "failed", "cancelled")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ServerNotFound(errors.JobServerError):
+    """No job server could be found or reached."""
+
+    code = "no_server"
+
+
+_ERRORS: dict[int, type[errors.JobServerError]] = {
+    400: errors.InvalidRequest,
+    403: errors.PermissionDenied,
+    404: errors.NotFound,
+    409: errors.Conflict,
+    413: errors.TooLarge,
+    429: errors.LimitReached,
+}
+
+
+# --- finding the server --------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    """Where a job server is: its Jupyter base URL (ending in ``/``) and a token."""
+
+    url: str
+    token: str = ""
+
+    @property
+    def api(self) -> str:
+        return self.url + API
+
+
+def find_server(url: str | None = None, token: str | None = None) -> Connection:
+    """Locate a job server (see the module docstring); :class:`ServerNotFound` if none."""
+    if url:
+        return Connection(
+            _slash(url), token if token is not None else os.environ.get(ENV_TOKEN, "")
+        )
+    if os.environ.get(ENV_URL):
+        return Connection(_slash(os.environ[ENV_URL]), token or os.environ.get(ENV_TOKEN, ""))
+    for candidate in _running_servers():
+        if _has_jobserver(candidate):
+            return candidate
+    raise ServerNotFound(
+        "no job server found: start JupyterLab with jupyter-jobserver installed, or pass "
+        "url= and token= (or set JUPYTER_JOBSERVER_URL and JUPYTER_JOBSERVER_TOKEN)"
+    )
+
+
+def _running_servers() -> list[Connection]:
+    try:
+        from jupyter_server.serverapp import list_running_servers
+    except ImportError:  # pragma: no cover - the client alone, without jupyter_server
+        return []
+    here = pathlib.Path.cwd().resolve()
+    found = []
+    for info in list_running_servers():
+        root = pathlib.Path(info.get("root_dir") or "/").resolve()
+        inside = root == here or root in here.parents
+        found.append((not inside, Connection(_slash(info["url"]), info.get("token") or "")))
+    return [conn for _, conn in sorted(found, key=lambda pair: pair[0])]
+
+
+def _has_jobserver(conn: Connection) -> bool:
+    try:
+        response = httpx.get(conn.api + "scripts", headers=_auth(conn.token), timeout=5)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def _slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"token {token}"} if token else {}
+
+
+# --- what comes back -------------------------------------------------------------------------
+
+
+class Job:
+    """A job record with the result decoded (DataFrames and arrays rebuilt) and methods to
+    follow it. ``job.record`` is the raw record; its fields are also attributes."""
+
+    def __init__(self, record: dict[str, Any], client: JobServerClient | None = None) -> None:
+        self.record = record
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "record":
+            raise AttributeError(name)
+        try:
+            return self.record[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def result(self) -> Any:
+        """The job's return value, as the Python value it was."""
+        return from_jsonable(self.record.get("result"))
+
+    @property
+    def finished(self) -> bool:
+        return self.record["status"] in FINISHED
+
+    def refresh(self) -> Job:
+        self.record = self._need_client().get_job(self.record["id"]).record
+        return self
+
+    def wait(self, timeout: float = 3600) -> Job:
+        """Block until the job has finished (or ``timeout`` seconds pass)."""
+        client = self._need_client()
+        deadline = time.monotonic() + timeout
+        while not self.finished and time.monotonic() < deadline:
+            self.record = client.get_job(self.id, wait=min(300, deadline - time.monotonic())).record
+        return self
+
+    def cancel(self) -> Job:
+        self.record = self._need_client().cancel(self.id).record
+        return self
+
+    def rerun(self, **options: Any) -> Job:
+        return self._need_client().rerun(self.id, **options)
+
+    @property
+    def stdout(self) -> str:
+        return self._need_client().output(self.id, "stdout").text
+
+    @property
+    def stderr(self) -> str:
+        return self._need_client().output(self.id, "stderr").text
+
+    def _need_client(self) -> JobServerClient:
+        if self._client is None:
+            raise RuntimeError("this job was made without a client to talk to the server")
+        return self._client
+
+    def __repr__(self) -> str:
+        name = self.record.get("script") or self.record.get("process")
+        return f"<Job {str(self.record.get('id', '?'))[:8]} {name} {self.record.get('status')}>"
+
+    def _repr_html_(self) -> str:
+        from .display import job_html
+
+        return job_html(self.record)
+
+
+@dataclasses.dataclass
+class Output:
+    """A piece of a job's stdout or stderr."""
+
+    text: str
+    next_offset: int
+    complete: bool
+
+
+# --- requests, written once -----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Request:
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+    content: Any = None
+    headers: dict[str, str] | None = None
+
+
+Op = Generator[_Request, httpx.Response, R]
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    if response.status_code < 400:
+        return response
+    try:
+        message = response.json().get("message") or response.reason_phrase
+    except ValueError:
+        message = response.text[:500] or response.reason_phrase
+    raise _ERRORS.get(response.status_code, errors.JobServerError)(message)
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None or value == [] or value == ():
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ",".join(map(str, value))
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        out[key] = value
+    return out
+
+
+def _segment(text: str) -> str:
+    return quote(text, safe="")
+
+
+def _job(client: Any, record: dict[str, Any]) -> Job:
+    return Job(record, client if isinstance(client, JobServerClient) else None)
+
+
+class _Api:
+    """The REST API, each operation a generator of requests (see the module docstring).
+    Never instantiated: ``self`` is the client the operation runs for."""
+
+    # scripts
+    def scripts(self) -> Op[list[dict[str, Any]]]:
+        """Every script this server offers, with its parameter schema."""
+        response = yield _Request("GET", "scripts")
+        return _check(response).json()["scripts"]
+
+    def script(self, name: str) -> Op[dict[str, Any]]:
+        response = yield _Request("GET", f"scripts/{_segment(name)}")
+        return _check(response).json()
+
+    # jobs
+    def create_job(
+        self,
+        script: str | None = None,
+        *,
+        args: Iterable[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        run: bool = False,
+        public: bool = False,
+        timeout: float | None = None,
+        tags: Iterable[str] = (),
+        code: str | None = None,
+        wait: float | None = None,
+    ) -> Op[Job]:
+        """Create a job; with ``run``, queue it; with ``wait`` too, answer once it ended."""
+        body: dict[str, Any] = {
+            "args": list(args),
+            "kwargs": dict(kwargs or {}),
+            "data": data,
+            "run": run,
+            "public": public,
+            "tags": list(tags),
+        }
+        if code is not None:
+            body.update(process="eval", code=code)
+        else:
+            body["script"] = script
+        if timeout is not None:
+            body["timeout"] = timeout
+        response = yield _Request("POST", "jobs", params=_params(wait=wait), json=body)
+        return _job(self, _check(response).json())
+
+    def run(self, script: str, *args: Any, wait: float | None = 3600, **options: Any) -> Op[Job]:
+        """Create and run a job, and (unless ``wait=None``) wait for it to end. Positional
+        arguments are the script's arguments; ``kwargs=``, ``data=`` and the other options
+        of :meth:`create_job` may be given by name."""
+        first_wait = min(wait, 300) if wait else None
+        job = yield from _Api.create_job(
+            self, script, args=args, run=True, wait=first_wait, **options
+        )
+        deadline = time.monotonic() + (wait or 0)
+        while wait and job.record["status"] not in FINISHED and time.monotonic() < deadline:
+            remaining = min(300, deadline - time.monotonic())
+            job = yield from _Api.get_job(self, job.record["id"], wait=remaining)
+        return job
+
+    def get_job(
+        self, job_id: str, *, wait: float | None = None, until: str | None = None
+    ) -> Op[Job]:
+        response = yield _Request(
+            "GET", f"jobs/{_segment(job_id)}", params=_params(wait=wait, until=until)
+        )
+        return _job(self, _check(response).json())
+
+    def jobs(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        script: str | Iterable[str] | None = None,
+        owner: str | Iterable[str] | None = None,
+        tag: str | Iterable[str] | None = None,
+        mine: bool = False,
+        sort: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Op[tuple[list[Job], int]]:
+        """Jobs you may see (``mine``: only your own), and how many match in all."""
+        params = _params(
+            mine=mine or None,
+            status=_listed(status),
+            script=_listed(script),
+            owner=_listed(owner),
+            tag=_listed(tag),
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+        response = yield _Request("GET", "jobs", params=params)
+        body = _check(response).json()
+        return [_job(self, j) for j in body["jobs"]], body["total"]
+
+    def query(
+        self, filter: dict[str, Any], *, sort: Any = None, limit: int = 100, offset: int = 0
+    ) -> Op[tuple[list[Job], int]]:
+        """Jobs matching a MongoDB-style filter."""
+        body = {"filter": filter, "sort": sort, "limit": limit, "offset": offset}
+        response = yield _Request("POST", "jobs/query", json=body)
+        answer = _check(response).json()
+        return [_job(self, j) for j in answer["jobs"]], answer["total"]
+
+    def edit_job(self, job_id: str, **changes: Any) -> Op[Job]:
+        response = yield _Request("PATCH", f"jobs/{_segment(job_id)}", json=changes)
+        return _job(self, _check(response).json())
+
+    def run_job(self, job_id: str) -> Op[Job]:
+        response = yield _Request("POST", f"jobs/{_segment(job_id)}/run")
+        return _job(self, _check(response).json())
+
+    def cancel(self, job_id: str) -> Op[Job]:
+        response = yield _Request("POST", f"jobs/{_segment(job_id)}/cancel")
+        return _job(self, _check(response).json())
+
+    def rerun(self, job_id: str, *, run: bool = True, current_data: bool = False) -> Op[Job]:
+        body = {"run": run, "current_data": current_data}
+        response = yield _Request("POST", f"jobs/{_segment(job_id)}/rerun", json=body)
+        return _job(self, _check(response).json())
+
+    def delete_job(self, job_id: str) -> Op[None]:
+        _check((yield _Request("DELETE", f"jobs/{_segment(job_id)}")))
+
+    def delete_jobs(self, filter: dict[str, Any] | None = None) -> Op[int]:
+        response = yield _Request("DELETE", "jobs", json={"filter": filter or {}})
+        return _check(response).json()["deleted"]
+
+    def output(
+        self, job_id: str, stream: str = "stdout", *, offset: int = 0, limit: int | None = None
+    ) -> Op[Output]:
+        """A job's captured output from byte ``offset`` (all of it, or ``limit`` bytes)."""
+        response = yield _Request(
+            "GET",
+            f"jobs/{_segment(job_id)}/output/{stream}",
+            params=_params(offset=offset, limit=limit),
+        )
+        _check(response)
+        return Output(
+            text=response.content.decode("utf-8", "replace"),
+            next_offset=int(response.headers.get("X-Jobserver-Next-Offset", offset)),
+            complete=response.headers.get("X-Jobserver-Complete") == "true",
+        )
+
+    # datafiles
+    def datafiles(self) -> Op[list[dict[str, Any]]]:
+        response = yield _Request("GET", "datafiles")
+        return _check(response).json()["datafiles"]
+
+    def datafile(self, name: str) -> Op[dict[str, Any]]:
+        response = yield _Request("GET", f"datafiles/{_segment(name)}")
+        return _check(response).json()
+
+    def datafile_content(self, name: str, format: str = "csv") -> Op[str]:
+        """A tabular datafile as csv, json, html or txt."""
+        response = yield _Request("GET", f"datafiles/{_segment(name)}", params={"format": format})
+        return _check(response).text
+
+    def upload(
+        self,
+        source: str | os.PathLike[str] | bytes | IO[bytes],
+        name: str | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> Op[dict[str, Any]]:
+        """Upload a file (a path, bytes or a binary file object) as a datafile; a path is
+        streamed, never read into memory whole."""
+        opened = None
+        if isinstance(source, (str, os.PathLike)):
+            path = pathlib.Path(source)
+            name = name or path.name
+            opened = content = path.open("rb")
+        elif isinstance(source, bytes):
+            content = source
+        else:
+            content = source
+        if not name:
+            raise ValueError("name the datafile: upload(source, name=...)")
+        try:
+            response = yield _Request(
+                "PUT",
+                f"datafiles/{_segment(name)}",
+                params=_params(overwrite=overwrite or None),
+                content=content,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        finally:
+            if opened is not None:
+                opened.close()
+        return _check(response).json()
+
+    def delete_datafile(self, name: str) -> Op[None]:
+        _check((yield _Request("DELETE", f"datafiles/{_segment(name)}")))
+
+    # stored data documents
+    def create_data(
+        self,
+        name: str,
+        data: Any,
+        *,
+        datatype: str = "json",
+        description: str | None = None,
+        public: bool = False,
+    ) -> Op[dict[str, Any]]:
+        body = {"name": name, "data": _jsonable_data(data), "datatype": datatype, "public": public}
+        if description is not None:
+            body["description"] = description
+        response = yield _Request("POST", "data", json=body)
+        return _check(response).json()
+
+    def data_documents(
+        self,
+        *,
+        name: str | Iterable[str] | None = None,
+        datatype: str | Iterable[str] | None = None,
+        owner: str | Iterable[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Op[tuple[list[dict[str, Any]], int]]:
+        params = _params(
+            name=_listed(name),
+            datatype=_listed(datatype),
+            owner=_listed(owner),
+            limit=limit,
+            offset=offset,
+        )
+        body = _check((yield _Request("GET", "data", params=params))).json()
+        return body["data"], body["total"]
+
+    def get_data(self, data_id: str) -> Op[dict[str, Any]]:
+        response = yield _Request("GET", f"data/{_segment(data_id)}")
+        return _check(response).json()
+
+    def edit_data(
+        self, data_id: str, *, revision: int | None = None, **changes: Any
+    ) -> Op[dict[str, Any]]:
+        if "data" in changes:
+            changes["data"] = _jsonable_data(changes["data"])
+        if revision is not None:
+            changes["revision"] = revision
+        response = yield _Request("PATCH", f"data/{_segment(data_id)}", json=changes)
+        return _check(response).json()
+
+    def delete_data(self, data_id: str) -> Op[None]:
+        _check((yield _Request("DELETE", f"data/{_segment(data_id)}")))
+
+
+class _Bindings:
+    """Data bindings for jobs, for convenience."""
+
+    @staticmethod
+    def datafile_binding(name: str) -> dict[str, Any]:
+        return {"type": "datafile", "name": name}
+
+    @staticmethod
+    def document_binding(data_id: str) -> dict[str, Any]:
+        return {"type": "mongodb", "id": data_id}
+
+    @staticmethod
+    def inline_binding(data: Any, datatype: str | None = None) -> dict[str, Any]:
+        """Inline data; a pandas DataFrame travels as a ``dataframe`` (split form)."""
+        if datatype is None:
+            datatype = "dataframe" if _is_frame(data) else "json"
+        return {"type": "raw_data", "data": _jsonable_data(data), "datatype": datatype}
+
+
+def _listed(value: str | Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _is_frame(value: Any) -> bool:
+    return type(value).__name__ == "DataFrame" and hasattr(value, "to_dict")
+
+
+def _jsonable_data(value: Any) -> Any:
+    if _is_frame(value):
+        from .serialize import to_jsonable
+
+        split = to_jsonable(value)
+        return {k: split[k] for k in ("columns", "data", "index")}
+    from .serialize import to_jsonable
+
+    return to_jsonable(value)
+
+
+# --- the two clients -------------------------------------------------------------------------
+
+
+class _Sync(Generic[P, R]):
+    """Turns an operation into a method that sends its requests and returns its result."""
+
+    def __init__(self, op: Callable[Concatenate[Any, P], Op[R]]) -> None:
+        self.op = op
+        self.__doc__ = op.__doc__
+        self.__name__ = op.__name__
+
+    def __get__(self, client: Any, owner: Any = None) -> Callable[P, R]:
+        if client is None:
+            return self  # type: ignore[return-value]
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            return client._drive(self.op(client, *args, **kwargs))
+
+        call.__doc__ = self.__doc__
+        call.__name__ = self.__name__
+        return call
+
+
+class _Async(_Sync[P, R]):
+    def __get__(self, client: Any, owner: Any = None) -> Callable[P, Awaitable[R]]:  # type: ignore[override]
+        if client is None:
+            return self  # type: ignore[return-value]
+
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            return await client._drive(self.op(client, *args, **kwargs))
+
+        call.__doc__ = self.__doc__
+        call.__name__ = self.__name__
+        return call
+
+
+class JobServerClient(_Bindings):
+    """A blocking client (see the module docstring)."""
+
+    scripts = _Sync(_Api.scripts)
+    script = _Sync(_Api.script)
+    create_job = _Sync(_Api.create_job)
+    run = _Sync(_Api.run)
+    get_job = _Sync(_Api.get_job)
+    jobs = _Sync(_Api.jobs)
+    query = _Sync(_Api.query)
+    edit_job = _Sync(_Api.edit_job)
+    run_job = _Sync(_Api.run_job)
+    cancel = _Sync(_Api.cancel)
+    rerun = _Sync(_Api.rerun)
+    delete_job = _Sync(_Api.delete_job)
+    delete_jobs = _Sync(_Api.delete_jobs)
+    output = _Sync(_Api.output)
+    datafiles = _Sync(_Api.datafiles)
+    datafile = _Sync(_Api.datafile)
+    datafile_content = _Sync(_Api.datafile_content)
+    upload = _Sync(_Api.upload)
+    delete_datafile = _Sync(_Api.delete_datafile)
+    create_data = _Sync(_Api.create_data)
+    data_documents = _Sync(_Api.data_documents)
+    get_data = _Sync(_Api.get_data)
+    edit_data = _Sync(_Api.edit_data)
+    delete_data = _Sync(_Api.delete_data)
+
+    def __init__(
+        self, url: str | None = None, token: str | None = None, *, timeout: float = 330.0
+    ) -> None:
+        self.connection = find_server(url, token)
+        self._http = httpx.Client(
+            base_url=self.connection.api,
+            headers=_auth(self.connection.token),
+            timeout=httpx.Timeout(timeout, connect=10),
+        )
+
+    def clone(self) -> JobServerClient:
+        """A new client to the same server (for a thread of its own)."""
+        return JobServerClient(self.connection.url, self.connection.token)
+
+    def _drive(self, op: Op[R]) -> R:
+        try:
+            request = next(op)
+            while True:
+                response = self._send(request)
+                request = op.send(response)
+        except StopIteration as done:
+            return done.value
+
+    def _send(self, request: _Request) -> httpx.Response:
+        try:
+            return self._http.request(
+                request.method,
+                request.path,
+                params=request.params,
+                json=request.json,
+                content=request.content,
+                headers=request.headers,
+            )
+        except httpx.HTTPError as exc:
+            raise ServerNotFound(
+                f"cannot reach the job server at {self.connection.url}: {exc}"
+            ) from exc
+
+    def events(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """The job's events as they happen (``status``, ``progress``, ``output``, ``end``);
+        the iterator ends with the job."""
+        with self._http.stream("GET", f"jobs/{_segment(job_id)}/events", timeout=None) as response:
+            if response.status_code >= 400:
+                response.read()
+                _check(response)
+            yield from _sse(response.iter_lines())
+
+    def watch(self) -> Iterator[dict[str, Any]]:
+        """Status changes of every job you may see, as they happen (never ends). The first
+        event, ``open``, says the stream is connected: no change after it is missed."""
+        with self._http.stream("GET", "jobs/events", timeout=None) as response:
+            if response.status_code >= 400:
+                response.read()
+                _check(response)
+            yield from _sse(response.iter_lines())
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> JobServerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncJobServerClient(_Bindings):
+    """The same operations as coroutines."""
+
+    scripts = _Async(_Api.scripts)
+    script = _Async(_Api.script)
+    create_job = _Async(_Api.create_job)
+    run = _Async(_Api.run)
+    get_job = _Async(_Api.get_job)
+    jobs = _Async(_Api.jobs)
+    query = _Async(_Api.query)
+    edit_job = _Async(_Api.edit_job)
+    run_job = _Async(_Api.run_job)
+    cancel = _Async(_Api.cancel)
+    rerun = _Async(_Api.rerun)
+    delete_job = _Async(_Api.delete_job)
+    delete_jobs = _Async(_Api.delete_jobs)
+    output = _Async(_Api.output)
+    datafiles = _Async(_Api.datafiles)
+    datafile = _Async(_Api.datafile)
+    datafile_content = _Async(_Api.datafile_content)
+    upload = _Async(_Api.upload)
+    delete_datafile = _Async(_Api.delete_datafile)
+    create_data = _Async(_Api.create_data)
+    data_documents = _Async(_Api.data_documents)
+    get_data = _Async(_Api.get_data)
+    edit_data = _Async(_Api.edit_data)
+    delete_data = _Async(_Api.delete_data)
+
+    def __init__(
+        self, url: str | None = None, token: str | None = None, *, timeout: float = 330.0
+    ) -> None:
+        self.connection = find_server(url, token)
+        self._http = httpx.AsyncClient(
+            base_url=self.connection.api,
+            headers=_auth(self.connection.token),
+            timeout=httpx.Timeout(timeout, connect=10),
+        )
+
+    async def _drive(self, op: Op[R]) -> R:
+        try:
+            request = next(op)
+            while True:
+                response = await self._send(request)
+                request = op.send(response)
+        except StopIteration as done:
+            return done.value
+
+    async def _send(self, request: _Request) -> httpx.Response:
+        content = request.content
+        if hasattr(content, "read"):  # a file: stream it without blocking the loop
+            content = _chunks(content)
+        try:
+            return await self._http.request(
+                request.method,
+                request.path,
+                params=request.params,
+                json=request.json,
+                content=content,
+                headers=request.headers,
+            )
+        except httpx.HTTPError as exc:
+            raise ServerNotFound(
+                f"cannot reach the job server at {self.connection.url}: {exc}"
+            ) from exc
+
+    async def events(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
+        async with self._http.stream(
+            "GET", f"jobs/{_segment(job_id)}/events", timeout=None
+        ) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                _check(response)
+            lines: list[str] = []
+            async for line in response.aiter_lines():
+                lines.append(line)
+                if line == "":
+                    for event in _sse(lines):
+                        yield event
+                    lines = []
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncJobServerClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+async def _chunks(file: IO[bytes]) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(file.read, 1 << 20):
+        yield chunk
+
+
+def _sse(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Parse server-sent events: ``{"event": kind, **data}``."""
+    kind, data = None, []
+    for line in lines:
+        if line == "":
+            if kind is not None:
+                yield {"event": kind, **json.loads("\n".join(data) or "{}")}
+            kind, data = None, []
+        elif line.startswith("event:"):
+            kind = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+    if kind is not None:
+        yield {"event": kind, **json.loads("\n".join(data) or "{}")}

@@ -1,0 +1,7 @@
+"""Notebook widgets: a job form built from a script's schema, a live job view, a job list."""
+
+from .form import JobForm
+from .joblist import JobList
+from .view import JobView
+
+__all__ = ["JobForm", "JobList", "JobView"]

@@ -1,0 +1,194 @@
+"""Parameter widgets from a JSON Schema, with the checks the server would make.
+
+The mapping follows ipywidgets' ``interact``: an integer or number with both bounds is a
+slider, with one bound a bounded box, with none a box; a boolean is a checkbox; an enum a
+dropdown; a string a text field; lists, objects and anything else are JSON in a text area,
+checked as they are typed. A value that would be refused is marked before submission.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import ipywidgets as widgets
+
+UNSET = object()
+_TYPES = {
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "string": (str,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
+class Field:
+    """One parameter: its widget, a label, and a line for what is wrong with its value."""
+
+    def __init__(self, name: str, prop: dict[str, Any], required: bool) -> None:
+        self.name = name
+        self.prop = prop
+        self.required = required
+        self.kinds = _kinds(prop)
+        self.widget = self._make()
+        self.error = widgets.HTML()
+        title = prop.get("title") or name
+        self.label = widgets.HTML(
+            f"<b>{title}</b>{' *' if required else ''}",
+            layout=widgets.Layout(width="11em"),
+            tooltip=prop.get("description") or "",
+        )
+        help_text = prop.get("description") or ""
+        self.help = widgets.HTML(f"<small>{help_text}</small>" if help_text else "")
+        self.box = widgets.VBox(
+            [widgets.HBox([self.label, self.widget]), self.help, self.error],
+            layout=widgets.Layout(margin="0 0 4px 0"),
+        )
+        self.widget.observe(lambda _: self.check(), names="value")
+        self.check()
+
+    def _make(self) -> widgets.Widget:
+        prop, kinds = self.prop, self.kinds
+        default = prop.get("default")
+        layout = widgets.Layout(width="26em")
+        nullable = "null" in kinds
+        if "enum" in prop:
+            options = list(prop["enum"])
+            if not self.required and "default" not in prop:
+                options = [None, *options]
+            value = default if default in options else options[0]
+            return widgets.Dropdown(options=options, value=value, layout=layout)
+        if kinds == ["boolean"]:
+            return widgets.Checkbox(value=bool(default), indent=False)
+        low, high = prop.get("minimum"), prop.get("maximum")
+        if kinds in (["integer"], ["number"]) and not nullable:
+            integer = kinds == ["integer"]
+            start = default if default is not None else (low if low is not None else 0)
+            if low is not None and high is not None:
+                kind = widgets.IntSlider if integer else widgets.FloatSlider
+                extra = {} if integer else {"step": (high - low) / 100 or 0.01}
+                return kind(value=start, min=low, max=high, layout=layout, **extra)
+            if low is not None or high is not None:
+                kind = widgets.BoundedIntText if integer else widgets.BoundedFloatText
+                bounds = {
+                    "min": low if low is not None else -(2**53),
+                    "max": high if high is not None else 2**53,
+                }
+                return kind(value=start, layout=layout, **bounds)
+            return (widgets.IntText if integer else widgets.FloatText)(value=start, layout=layout)
+        if "string" in kinds and set(kinds) <= {"string", "null"}:
+            return widgets.Text(value=default or "", layout=layout)
+        text = "" if default is None else (default if kinds == ["string"] else json.dumps(default))
+        return widgets.Textarea(value=text, placeholder=_placeholder(kinds), layout=layout)
+
+    def value(self) -> Any:
+        """The value to send, or ``UNSET`` for an optional parameter left empty."""
+        raw = self.widget.value
+        if isinstance(self.widget, widgets.Dropdown):
+            return UNSET if raw is None else raw
+        if not isinstance(self.widget, (widgets.Text, widgets.Textarea)):
+            return raw
+        if raw.strip() == "":
+            if not self.required:
+                return UNSET
+            if self.kinds == ["string"]:
+                return ""
+            return None if "null" in self.kinds else UNSET
+        if "string" in self.kinds and set(self.kinds) <= {"string", "null"}:
+            return raw
+        return json.loads(raw)
+
+    def check(self) -> str | None:
+        """Mark the field if its value would be refused; returns the problem, if any."""
+        try:
+            value = self.value()
+        except ValueError as exc:
+            problem = f"not valid JSON: {exc}"
+        else:
+            if value is UNSET:
+                problem = "required" if self.required else None
+            else:
+                problem = check(self.prop, value)
+        self.error.value = f'<span style="color:#c62828">{problem}</span>' if problem else ""
+        if problem:
+            self.widget.add_class("jobserver-invalid")
+        else:
+            self.widget.remove_class("jobserver-invalid")
+        return problem
+
+
+def fields_for(schema: dict[str, Any]) -> list[Field]:
+    required = set(schema.get("required") or [])
+    return [
+        Field(name, prop, name in required)
+        for name, prop in (schema.get("properties") or {}).items()
+    ]
+
+
+def check(prop: dict[str, Any], value: Any) -> str | None:
+    """What is wrong with ``value`` for the schema ``prop`` (``None`` when nothing is)."""
+    kinds = _kinds(prop)
+    if kinds and not any(_is(value, kind) for kind in kinds):
+        return f"must be {' or '.join(kinds)}"
+    if "enum" in prop and value not in prop["enum"]:
+        return f"must be one of {', '.join(map(repr, prop['enum']))}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in prop and value < prop["minimum"]:
+            return f"must be at least {prop['minimum']}"
+        if "maximum" in prop and value > prop["maximum"]:
+            return f"must be at most {prop['maximum']}"
+        if "exclusiveMinimum" in prop and value <= prop["exclusiveMinimum"]:
+            return f"must be more than {prop['exclusiveMinimum']}"
+        if "exclusiveMaximum" in prop and value >= prop["exclusiveMaximum"]:
+            return f"must be less than {prop['exclusiveMaximum']}"
+    if isinstance(value, str):
+        if "minLength" in prop and len(value) < prop["minLength"]:
+            return f"needs at least {prop['minLength']} characters"
+        if "maxLength" in prop and len(value) > prop["maxLength"]:
+            return f"takes at most {prop['maxLength']} characters"
+        if "pattern" in prop and not re.search(prop["pattern"], value):
+            return f"must match {prop['pattern']}"
+    if isinstance(value, list):
+        if "minItems" in prop and len(value) < prop["minItems"]:
+            return f"needs at least {prop['minItems']} items"
+        if "maxItems" in prop and len(value) > prop["maxItems"]:
+            return f"takes at most {prop['maxItems']} items"
+        items = prop.get("items")
+        if isinstance(items, dict):
+            for index, item in enumerate(value):
+                problem = check(items, item)
+                if problem:
+                    return f"item {index} {problem}"
+    for option in prop.get("anyOf") or ():
+        if check(option, value) is None:
+            return None
+    if prop.get("anyOf"):
+        return "does not fit any of the allowed forms"
+    return None
+
+
+def _kinds(prop: dict[str, Any]) -> list[str]:
+    kinds = prop.get("type")
+    if kinds is None:
+        return []
+    return kinds if isinstance(kinds, list) else [kinds]
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind in ("integer", "number") and isinstance(value, bool):
+        return False
+    if kind == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, _TYPES.get(kind, (object,)))
+
+
+def _placeholder(kinds: list[str]) -> str:
+    if "array" in kinds:
+        return "JSON, e.g. [1, 2, 3]"
+    if "object" in kinds:
+        return 'JSON, e.g. {"a": 1}'
+    return "JSON"

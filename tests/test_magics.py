@@ -1,0 +1,187 @@
+"""The %jobserver magics in a real IPython shell against a real server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from typing import Any
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from jupyter_jobserver.client import ENV_TOKEN, ENV_URL, Job, JobServerClient
+from jupyter_jobserver.magics import parse_value
+
+
+@pytest.fixture
+def shell(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> InteractiveShell:
+    # what the extension hands to kernels the server starts
+    monkeypatch.setenv(ENV_URL, live_server.base)
+    monkeypatch.setenv(ENV_TOKEN, live_server.token)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "jupyter_jobserver")
+    return shell
+
+
+def run_cell(shell: InteractiveShell, source: str) -> tuple[Any, Any]:
+    with capture_output() as captured:
+        result = shell.run_cell(source)
+    return result, captured
+
+
+def test_run_shows_output_and_result_and_returns_the_job(shell: InteractiveShell) -> None:
+    with capture_output() as captured:
+        job = shell.run_line_magic("jobserver", "run echo text=hello times=3")
+    assert isinstance(job, Job)
+    assert job.status == "succeeded"
+    assert job.kwargs == {"text": "hello", "times": 3}  # "3" was read as the schema's integer
+    assert captured.stdout == "hello\nhello\nhello\n"
+    assert captured.stderr == "echoed 3 time(s)\n"
+    shown = [o.data.get("text/plain", "") for o in captured.outputs]
+    assert "'hellohellohello'" in shown  # the result, displayed
+    assert any(text.startswith("succeeded") for text in shown)  # the status line
+
+
+def test_a_dataframe_result_is_shown_as_a_table(shell: InteractiveShell) -> None:
+    with capture_output() as captured:
+        job = shell.run_line_magic("jobserver", "run summary --datafile timeseries.csv")
+    assert isinstance(job.result, pd.DataFrame)
+    tables = [o.data["text/html"] for o in captured.outputs if "text/html" in o.data]
+    assert any("<table" in html and "temperature" in html for html in tables)
+
+
+def test_the_cell_body_is_inline_data(shell: InteractiveShell) -> None:
+    with capture_output():
+        job = shell.run_cell_magic("jobserver", "run table_mean", "value\n1\n2\n6\n")
+    assert job.result == 3.0
+    assert job.data["datatype"] == "dataframe"
+    with capture_output():
+        as_json = shell.run_cell_magic("jobserver", "run describe_data", '{"a": 1, "b": 2}')
+    assert as_json.result == {"type": "dict", "length": 2}
+
+
+def test_progress_is_shown_while_the_job_runs(shell: InteractiveShell) -> None:
+    with capture_output() as captured:
+        shell.run_line_magic("jobserver", "run progress_steps steps=3 delay=0.15")
+    bars = [o.data.get("text/plain", "") for o in captured.outputs]
+    assert any("%" in bar and "step" in bar for bar in bars)
+
+
+def test_errors_are_one_line(shell: InteractiveShell) -> None:
+    for line, words in [
+        ("%jobserver run nope", "UsageError: no script named 'nope'"),
+        (
+            "%jobserver run echo text=x times=many",
+            "parameter 'times' must be an integer, not 'many'",
+        ),
+        ("%jobserver run echo oops", "parameters are key=value, not 'oops'"),
+        ("%jobserver frobnicate", "unknown command 'frobnicate'"),
+        ("%jobserver status zz", "'zz' is not a job id"),
+        ("%jobserver run echo text=x --raw {", "--raw is not JSON"),
+        ("%jobserver upload /no/such/file.csv", "no file '/no/such/file.csv'"),
+    ]:
+        result, captured = run_cell(shell, line)
+        assert isinstance(result.error_in_exec, UsageError), line
+        assert words in captured.stderr, (line, captured.stderr)
+        assert "Traceback" not in captured.stderr
+        assert captured.stderr.count("\n") == 1
+
+
+def test_no_server_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.delenv(ENV_URL, raising=False)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "jupyter_jobserver")
+    magics = shell.magics_manager.registry["JobServerMagics"]
+    magics._client = None
+    _, captured = run_cell(shell, "%jobserver scripts")
+    assert "UsageError: no job server found" in captured.stderr
+    assert "Traceback" not in captured.stderr
+
+
+def test_the_other_commands(shell: InteractiveShell, tmp_path: Any) -> None:
+    scripts = shell.run_line_magic("jobserver", "scripts")
+    assert "summary" in repr(scripts)
+    assert "<table>" in scripts._repr_html_()
+    with capture_output():
+        job = shell.run_line_magic("jobserver", "run echo text=z --tag magic")
+    listing = repr(shell.run_line_magic("jobserver", "list --script echo --limit 50"))
+    assert job.id[:8] in listing
+    with capture_output() as captured:
+        shell.run_line_magic("jobserver", f"status {job.id[:10]}")
+    assert captured.stdout.startswith(f"{job.id[:8]}  echo  succeeded")
+    with capture_output() as captured:
+        shell.run_line_magic("jobserver", f"output {job.id}")
+    assert captured.stdout == "z\n"
+    with capture_output() as captured:
+        shell.run_line_magic("jobserver", f"output {job.id} --stderr")
+    assert captured.stdout == "echoed 1 time(s)\n"
+    with capture_output():
+        again = shell.run_line_magic("jobserver", f"rerun {job.id}")
+    assert again.rerun_of == job.id
+    assert again.status == "succeeded"
+    source = tmp_path / "upload.csv"
+    source.write_text("value\n4\n")
+    with capture_output() as captured:
+        shell.run_line_magic("jobserver", f"upload {source} --overwrite")
+    assert captured.stdout.startswith("uploaded upload.csv (8 bytes, sha256")
+    assert "upload.csv" in repr(shell.run_line_magic("jobserver", "datafiles"))
+    started = shell.run_line_magic("jobserver", "run sleepy seconds=60 --no-wait")
+    assert started.status in ("queued", "running")
+    with capture_output() as captured:
+        shell.run_line_magic("jobserver", f"cancel {started.id}")
+    assert "cancelled" in captured.stdout
+    with capture_output() as captured:
+        shell.run_line_magic("jobserver", "help")
+    assert "%jobserver run" in captured.stdout
+    assert "%jobserver upload" in captured.stdout
+
+
+def test_interrupting_the_kernel_cancels_the_job(
+    shell: InteractiveShell, client: JobServerClient
+) -> None:
+    watching = threading.Event()
+
+    def interrupt_once_running() -> None:
+        for event in client.clone().watch():
+            if event["event"] == "open":
+                watching.set()
+            elif event.get("script") == "sleepy" and event["status"] == "running":
+                os.kill(os.getpid(), signal.SIGINT)  # what interrupting the kernel does
+                return
+
+    watcher = threading.Thread(target=interrupt_once_running, daemon=True)
+    watcher.start()
+    assert watching.wait(30)
+    with capture_output() as captured:
+        job = shell.run_line_magic("jobserver", "run sleepy seconds=120")
+    watcher.join(timeout=30)
+    assert job.status == "cancelled"
+    assert f"cancelled job {job.id}" in captured.stderr
+    assert client.get_job(job.id).status == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("text", "prop", "value"),
+    [
+        ("3", {"type": "integer"}, 3),
+        ("3", {"type": "number"}, 3.0),
+        ("3", {"type": "string"}, "3"),
+        ("yes", {"type": "boolean"}, True),
+        ("off", {"type": "boolean"}, False),
+        ("[1, 2]", {"type": "array"}, [1, 2]),
+        ('{"a": 1}', {"type": "object"}, {"a": 1}),
+        ("none", {"type": ["integer", "null"]}, None),
+        ("7", {"type": ["integer", "null"]}, 7),
+        ("2", {"enum": [1, 2]}, 2),
+        ("x", {"type": "integer"}, "x"),  # the server will say what is wrong
+        ("[1]", {}, [1]),
+        ("word", {}, "word"),
+    ],
+)
+def test_values_are_read_by_the_schema(text: str, prop: dict, value: Any) -> None:
+    assert parse_value(text, prop) == value

@@ -1,0 +1,172 @@
+"""The widgets, built and driven from Python against a real server (no browser needed)."""
+
+from __future__ import annotations
+
+import datetime
+
+import ipywidgets as widgets
+import pytest
+
+from jupyter_jobserver.client import JobServerClient
+from jupyter_jobserver.widgets import JobForm, JobList, JobView
+from jupyter_jobserver.widgets.form import DATAFILE, DOCUMENT, INLINE, NO_DATA
+
+
+def stream_text(output: widgets.Output, name: str = "stdout") -> str:
+    return "".join(o["text"] for o in output.outputs if o.get("name") == name)
+
+
+def shown(output: widgets.Output, mime: str = "text/plain") -> list[str]:
+    return [o["data"][mime] for o in output.outputs if mime in o.get("data", {})]
+
+
+def test_parameter_widgets_follow_the_schema(client: JobServerClient) -> None:
+    form = JobForm("types_demo", client=client)
+    kinds = {name: type(field.widget) for name, field in form.fields.items()}
+    assert kinds == {
+        "n": widgets.IntText,
+        "x": widgets.FloatText,
+        "flag": widgets.Checkbox,
+        "mode": widgets.Dropdown,
+        "items": widgets.Textarea,
+        "label": widgets.Text,
+    }
+    assert form.fields["mode"].widget.options == ("a", "b")
+    assert form.fields["label"].widget.value == "lbl"
+    echo = JobForm("echo", client=client)
+    times = echo.fields["times"].widget
+    assert isinstance(times, widgets.IntSlider)
+    assert (times.min, times.max, times.value) == (1, 100, 1)
+    assert echo.data_kind.options == (NO_DATA,)  # echo takes no data
+    summary = JobForm("summary", client=client)
+    assert summary.data_kind.options == (DATAFILE, DOCUMENT, INLINE)  # summary needs data
+
+
+def test_invalid_values_are_marked_before_submission(client: JobServerClient) -> None:
+    form = JobForm("types_demo", client=client)
+    items = form.fields["items"]
+    items.widget.value = "[1, 'x'"
+    assert "not valid JSON" in items.error.value
+    assert "jobserver-invalid" in items.widget._dom_classes
+    assert form.run_button.disabled
+    with pytest.raises(ValueError, match="items: not valid JSON"):
+        form.submit()
+    items.widget.value = '[1, "x"]'
+    assert "item 1 must be integer" in items.error.value
+    items.widget.value = "[1, 2]"
+    assert items.error.value == ""
+    form.fields["label"].widget.value = "far too long a label"
+    assert "at most 10 characters" in form.fields["label"].error.value
+    form.fields["label"].widget.value = "ok"
+    assert not form.run_button.disabled
+    assert form.values() == {
+        "n": 0,
+        "x": 1.5,
+        "flag": False,
+        "mode": "a",
+        "items": [1, 2],
+        "label": "ok",
+    }
+
+
+def test_submit_runs_the_job_and_shows_output_and_result(client: JobServerClient) -> None:
+    form = JobForm("echo", client=client)
+    form.fields["text"].widget.value = "hi"
+    form.fields["times"].widget.value = 2
+    form.run_button.click()
+    assert form.view is not None
+    job = form.view.wait(60)
+    assert job.status == "succeeded"
+    assert job.kwargs == {"text": "hi", "times": 2}
+    assert stream_text(form.view.output) == "hi\nhi\n"
+    assert stream_text(form.view.output, "stderr") == "echoed 2 time(s)\n"
+    assert shown(form.view.result) == ["'hihi'"]
+    assert "succeeded" in form.view.status.value
+    assert form.view.progress.value == 1.0
+    assert "started job" in form.message.value
+
+
+def test_data_from_a_datafile_an_upload_a_document_and_inline(client: JobServerClient) -> None:
+    form = JobForm("summary", client=client)
+    form.use_datafile("timeseries.csv")
+    view_job = form.submit()
+    done = form.view.wait(60)
+    assert done.id == view_job.id
+    assert done.status == "succeeded"
+    assert any("<table" in html for html in shown(form.view.result, "text/html"))
+
+    mean = JobForm("table_mean", client=client)
+    mean.data_kind.value = DATAFILE
+    mean.upload.value = (
+        {
+            "name": "widget.csv",
+            "type": "text/csv",
+            "size": 12,
+            "content": memoryview(b"value\n3\n5\n"),
+            "last_modified": datetime.datetime.now(datetime.timezone.utc),
+        },
+    )
+    assert mean.datafile.value == "widget.csv"
+    assert "uploaded widget.csv" in mean.message.value
+    mean.submit()
+    assert mean.view.wait(60).result == 4.0
+
+    document = client.create_data(
+        "widget doc", [{"value": 10}, {"value": 20}], datatype="dataframe"
+    )
+    mean.use_document(document["id"])
+    mean.submit()
+    assert mean.view.wait(60).result == 15.0
+
+    mean.use_inline([{"value": 1}, {"value": 2}], "dataframe")
+    mean.submit()
+    assert mean.view.wait(60).result == 1.5
+
+
+def test_the_servers_refusal_is_shown_on_the_form(client: JobServerClient) -> None:
+    form = JobForm("table_mean", client=client)
+    form.use_inline([1, 2, 3], "ndarray")
+    form.run_button.click()
+    assert form.view is None
+    assert "takes a table, not ndarray data" in form.message.value
+
+
+def test_a_view_of_a_finished_or_failed_job(client: JobServerClient) -> None:
+    job = client.run("raises", kwargs={"message": "broken"})
+    view = JobView(job.id, client)
+    assert view.wait(1).status == "failed"
+    assert "ValueError: broken" in stream_text(view.result, "stderr")
+    assert view.cancel_button.layout.display == "none"
+
+
+def test_a_running_job_can_be_cancelled_from_its_view(client: JobServerClient) -> None:
+    job = client.create_job("sleepy", kwargs={"seconds": 60}, run=True)
+    view = JobView(job, client)
+    client.get_job(job.id, wait=30, until="running")
+    view.cancel_button.click()
+    assert view.wait(30).status == "cancelled"
+
+
+def test_the_job_list_follows_changes_and_acts(client: JobServerClient) -> None:
+    job_list = JobList(client, limit=5)
+    try:
+        job_list.changed.clear()
+        job = client.run("echo", kwargs={"text": "listed"})
+        assert job_list.changed.wait(30)
+        while job.id not in [j.id for j in job_list.jobs]:  # the newest events may still come
+            assert job_list.changed.wait(30)
+            job_list.changed.clear()
+        cells = job_list.table.children
+        assert len(cells) == 6 * (len(job_list.jobs) + 1)
+        assert f"<code>{job.id[:8]}</code>" in [
+            c.value for c in cells if isinstance(c, widgets.HTML)
+        ]
+        view = job_list.show(job.id)
+        assert view.wait(5).result == "listed"
+        row = [j.id for j in job_list.jobs].index(job.id)
+        buttons = cells[6 * (row + 1) + 5].children
+        buttons[2].click()  # rerun
+        rerun = job_list.detail.children[0]
+        assert rerun.wait(60).record["rerun_of"] == job.id
+    finally:
+        job_list.close()
