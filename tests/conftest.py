@@ -57,6 +57,8 @@ TEST_SCRIPTS = {
         "gated",
         "parallel_squares",
         "print_lots",
+        "total",
+        "logs",
     )
 }
 

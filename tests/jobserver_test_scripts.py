@@ -205,3 +205,14 @@ def print_lots(megabytes: int = 1) -> int:
     for _ in range(count):
         sys.stdout.write(line)
     return count
+
+
+def total(data: list) -> float:
+    """Add up a list."""
+    return float(sum(data))
+
+
+def logs(message: str = "hello") -> str:
+    """Write a log line through the job context."""
+    context.log(message)
+    return context.job_id() or ""

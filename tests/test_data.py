@@ -296,3 +296,15 @@ async def test_rerun_refuses_changed_data_unless_asked(api: Api, data_dir: pathl
 
     inline = await api.run("table_mean", data={"type": "raw_data", "data": [{"value": 2}]})
     assert (await api.post(f"jobs/{inline['id']}/rerun")).code == 202
+
+
+async def test_a_package_can_add_a_datatype(api: Api) -> None:
+    """tests/ holds a distribution that registers the datatype 'percent'."""
+    refused = await api.post("data", {"name": "p", "datatype": "percent", "data": [50, 150]})
+    assert refused.code == 400
+    assert "list of numbers from 0 to 100" in refused.json["message"]
+    document = await make(api, name="p", datatype="percent", data=[50, 25])
+    stored = await api.run("total", data={"type": "mongodb", "id": document["id"]})
+    assert stored["result"] == 0.75
+    inline = await api.run("total", data={"type": "raw_data", "datatype": "percent", "data": [10]})
+    assert inline["result"] == 0.1

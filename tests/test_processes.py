@@ -299,3 +299,11 @@ async def test_output_of_many_megabytes_is_read_in_pieces(api: Api) -> None:
             break
     assert total == count
     assert offset == 8 << 20
+
+
+async def test_a_script_can_write_log_lines(api: Api) -> None:
+    job = await api.run("logs", kwargs={"message": "loaded 3 files"})
+    assert job["result"] == job["id"]
+    line = (await api.get(f"jobs/{job['id']}/output/stderr")).text
+    assert line.endswith("] loaded 3 files\n")
+    assert line[0] == "["
