@@ -301,12 +301,12 @@ class JobServerApp(ExtensionApp):
             self.serverapp.root_dir,
             self.exclude_scripts,
         )
+        sources = {name: source for name, (_, source) in self._references.items()}
         try:
             descriptions = await self.executor.describe(references)
         except Exception as exc:
-            self.registry.fail(str(exc))
+            self.registry.fail(str(exc), references, files, sources, broken)
         else:
-            sources = {name: source for name, (_, source) in self._references.items()}
             self.registry.fill({**descriptions, **files}, sources, broken)
         await self.jobs.start()
         self._hand_to_kernels()

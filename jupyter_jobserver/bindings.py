@@ -60,7 +60,7 @@ class DataBindings:
         else:
             try:
                 await asyncio.to_thread(datatypes.validate, binding.datatype, binding.data)
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 raise InvalidRequest(f"data: {exc}") from None
             if not datatypes.compatible(kind, binding.datatype):
                 raise InvalidRequest(f"{who}takes {_kind_words(kind)}, not {binding.datatype} data")

@@ -643,16 +643,15 @@ class JobServerClient(_Bindings):
     def events(self, job_id: str) -> Iterator[dict[str, Any]]:
         """The job's events as they happen (``status``, ``progress``, ``output``, ``end``);
         the iterator ends with the job."""
-        with self._http.stream("GET", f"jobs/{_segment(job_id)}/events", timeout=None) as response:
-            if response.status_code >= 400:
-                response.read()
-                _check(response)
-            yield from _sse(response.iter_lines())
+        return self._stream(f"jobs/{_segment(job_id)}/events")
 
     def watch(self) -> Iterator[dict[str, Any]]:
         """Status changes of every job you may see, as they happen (never ends). The first
         event, ``open``, says the stream is connected: no change after it is missed."""
-        with self._http.stream("GET", "jobs/events", timeout=None) as response:
+        return self._stream("jobs/events")
+
+    def _stream(self, path: str) -> Iterator[dict[str, Any]]:
+        with self._http.stream("GET", path, timeout=None) as response:
             if response.status_code >= 400:
                 response.read()
                 _check(response)
@@ -734,9 +733,17 @@ class AsyncJobServerClient(_Bindings):
             ) from exc
 
     async def events(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
-        async with self._http.stream(
-            "GET", f"jobs/{_segment(job_id)}/events", timeout=None
-        ) as response:
+        """The job's events as they happen; the iterator ends with the job."""
+        async for event in self._stream(f"jobs/{_segment(job_id)}/events"):
+            yield event
+
+    async def watch(self) -> AsyncIterator[dict[str, Any]]:
+        """Status changes of every job you may see (first ``open``); never ends."""
+        async for event in self._stream("jobs/events"):
+            yield event
+
+    async def _stream(self, path: str) -> AsyncIterator[dict[str, Any]]:
+        async with self._http.stream("GET", path, timeout=None) as response:
             if response.status_code >= 400:
                 await response.aread()
                 _check(response)

@@ -40,6 +40,8 @@ from .query import format_time
 from .users import User
 
 UPLOAD_PREFIX = ".upload-"
+#: how many files' checksums are remembered
+HASH_CACHE = 10_000
 #: a temporary upload older than this at start-up was cut off by a crash
 STALE_UPLOAD_SECONDS = 3600
 _RESERVED = {
@@ -52,6 +54,8 @@ _RESERVED = {
 }
 _BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 _SAFE_USER = re.compile(r"[^A-Za-z0-9._-]")
+#: the part of a multipart body whose form field is named exactly "file"
+_FILE_FIELD = re.compile(r'^content-disposition:[^\r\n]*;\s*name="file"(;|\s*$)', re.MULTILINE)
 FORMATS = {
     "csv": "text/csv; charset=UTF-8",
     "json": "application/json; charset=UTF-8",
@@ -93,7 +97,7 @@ class DataFiles:
         self.max_convert_size = max_convert_size
         self.per_user = per_user
         self.log = log or logging.getLogger(__name__)
-        self._hashes: dict[tuple[Any, ...], str] = {}
+        self._hashes: collections.OrderedDict[tuple[Any, ...], str] = collections.OrderedDict()
         self._reserved: dict[pathlib.Path, int] = {}
 
     # --- names and places --------------------------------------------------------------
@@ -133,20 +137,22 @@ class DataFiles:
         """(folder, shared, writable) in the order names are looked up."""
         if not self.per_user:
             return [(self.root, False, True)]
-        own = self.root / _SAFE_USER.sub(lambda m: f"%{ord(m.group()):02X}", user.name)
-        return [(own, False, True), (self.root, True, user.admin)]
+        return [(self.root / _folder_name(user.name), False, True), (self.root, True, user.admin)]
 
-    def locate(self, user: User, name: str, *, for_writing: bool = False) -> Location:
-        """Where ``name`` is (or would go) for ``user``; a 400 if it would leave the folder."""
+    def locate(
+        self, user: User, name: str, *, for_writing: bool = False, shared: bool = False
+    ) -> Location:
+        """Where ``name`` is (or would go: in the user's own folder, or the shared one) for
+        ``user``; a 400 if it would leave the folder."""
         self.check_name(name)
         folders = self.folders(user)
         if not for_writing:
-            for folder, shared, writable in folders:
+            for folder, is_shared, writable in folders:
                 candidate = self._inside(folder, name)
                 if candidate.is_file():
-                    return Location(name, candidate, folder, shared, writable)
-        folder, shared, writable = folders[0]
-        return Location(name, self._inside(folder, name), folder, shared, writable)
+                    return Location(name, candidate, folder, is_shared, writable)
+        folder, is_shared, writable = folders[-1] if shared else folders[0]
+        return Location(name, self._inside(folder, name), folder, is_shared, writable)
 
     def _inside(self, folder: pathlib.Path, name: str) -> pathlib.Path:
         base = folder.resolve()
@@ -220,8 +226,16 @@ class DataFiles:
             with path.open("rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     hasher.update(block)
-            digest = self._hashes[key] = hasher.hexdigest()
+            digest = hasher.hexdigest()
+            self.remember(key, digest)
         return digest
+
+    def remember(self, key: tuple[Any, ...], digest: str) -> None:
+        """Keep a checksum (the most recent few thousand files are kept)."""
+        self._hashes[key] = digest
+        self._hashes.move_to_end(key)
+        while len(self._hashes) > HASH_CACHE:
+            self._hashes.popitem(last=False)
 
     async def convert(self, user: User, name: str, fmt: str) -> tuple[str, bytes]:
         """A tabular datafile's content as csv, json, html or txt."""
@@ -241,10 +255,18 @@ class DataFiles:
     # --- changing ----------------------------------------------------------------------
 
     def start_upload(
-        self, user: User, name: str, *, overwrite: bool, expected_size: int | None
+        self,
+        user: User,
+        name: str,
+        *,
+        overwrite: bool,
+        expected_size: int | None,
+        shared: bool = False,
     ) -> Upload:
-        """Check everything that can be checked before the body arrives; open the upload."""
-        location = self.locate(user, name, for_writing=True)
+        """Check everything that can be checked before the body arrives; open the upload.
+        With ``shared`` (administrators, on a server with several users), the file goes to
+        the shared folder."""
+        location = self.locate(user, name, for_writing=True, shared=shared)
         if not location.writable:
             raise PermissionDenied(
                 f"{name} is a shared datafile; only administrators may change it"
@@ -253,11 +275,12 @@ class DataFiles:
             raise Conflict(
                 f"a datafile named {name!r} exists; upload with overwrite=true to replace it"
             )
+        used = self._used(location) if self.quota else 0
         if expected_size is not None:
             self._check_size(name, expected_size)
-            self._check_quota(location, expected_size)
+            self._check_quota(location, used, expected_size)
         location.folder.mkdir(parents=True, exist_ok=True)
-        upload = Upload(self, location, overwrite=overwrite)
+        upload = Upload(self, location, overwrite=overwrite, used=used)
         self._reserved[upload.temporary] = expected_size or 0
         return upload
 
@@ -267,15 +290,33 @@ class DataFiles:
                 f"{name} is {size:,} bytes; datafiles may be at most {self.max_file_size:,} bytes"
             )
 
-    def _check_quota(self, location: Location, extra: int) -> None:
+    def _used(self, location: Location) -> int:
+        """Bytes the folder's datafiles take, but the one this upload would replace
+        (scanned once, when an upload starts)."""
+        try:
+            entries = list(os.scandir(location.folder))
+        except FileNotFoundError:
+            return 0
+        return sum(
+            entry.stat().st_size
+            for entry in entries
+            if entry.is_file()
+            and entry.name != location.name
+            and not entry.name.startswith(UPLOAD_PREFIX)  # counted by their reservations
+        )
+
+    def _check_quota(
+        self, location: Location, used: int, extra: int, upload: pathlib.Path | None = None
+    ) -> None:
+        """Refuse (413) when the folder's datafiles, the other uploads under way into it
+        and ``extra`` bytes do not fit the quota."""
         if not self.quota:
             return
-        used = sum(
-            entry.stat().st_size
-            for entry in os.scandir(location.folder)
-            if entry.is_file() and entry.name != location.name
+        used += sum(
+            size
+            for path, size in self._reserved.items()
+            if path.parent == location.folder and path != upload
         )
-        used += sum(size for path, size in self._reserved.items() if path.parent == location.folder)
         if used + extra > self.quota:
             raise TooLarge(
                 f"the data folder holds {used:,} bytes and its quota is {self.quota:,}; "
@@ -333,10 +374,13 @@ class Upload:
     BLOCK = 1 << 20
     MAX_PENDING = 16
 
-    def __init__(self, files: DataFiles, location: Location, *, overwrite: bool) -> None:
+    def __init__(
+        self, files: DataFiles, location: Location, *, overwrite: bool, used: int = 0
+    ) -> None:
         self.files = files
         self.location = location
         self.overwrite = overwrite
+        self.used = used
         self.temporary = location.folder / f"{UPLOAD_PREFIX}{uuid.uuid4().hex}.part"
         self.size = 0
         self._hasher = hashlib.sha256()
@@ -359,7 +403,7 @@ class Upload:
         self.size += len(chunk)
         self.files._check_size(self.location.name, self.size)
         if self.files.quota and self.size > self.files._reserved.get(self.temporary, 0):
-            self.files._check_quota(self.location, self.size)
+            self.files._check_quota(self.location, self.used, self.size, self.temporary)
             self.files._reserved[self.temporary] = self.size
         if self._error is not None:
             raise self._error
@@ -394,9 +438,9 @@ class Upload:
         self._done = True
         self.files._reserved.pop(self.temporary, None)
         stat = self.location.path.stat()
-        self.files._hashes[
-            (str(self.location.path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-        ] = digest
+        self.files.remember(
+            (str(self.location.path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino), digest
+        )
         return self.files._describe(self.location.path, self.location.shared)
 
     def _publish(self) -> None:
@@ -414,18 +458,19 @@ class Upload:
                 os.unlink(self.temporary)
 
     def abort(self) -> None:
-        """Drop the upload and its temporary file (safe to call more than once)."""
+        """Drop the upload and its temporary file (safe to call more than once). It does
+        not wait for the writer thread: the name goes now, the thread ends on its own."""
         self.files._reserved.pop(self.temporary, None)
         if self._done:
             return
         self._done = True
+        self._error = self._error or _Aborted()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temporary)
         with self._ready:
             self._blocks.clear()
             self._blocks.append(None)
             self._ready.notify()
-        self._thread.join(timeout=10)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.temporary)
 
     def _write_loop(self) -> None:
         try:
@@ -452,6 +497,10 @@ class Upload:
                     self._loop.call_soon_threadsafe(room.set)
         finally:
             self._file.close()
+
+
+class _Aborted(Exception):
+    """The upload was dropped; whatever the writer thread still holds is thrown away."""
 
 
 class MultipartFile:
@@ -496,8 +545,9 @@ class MultipartFile:
                     return out
                 headers = self._buffer[:end].decode("latin-1").lower()
                 self._buffer = self._buffer[end + 4 :]
-                self._in_file = bool(re.search(r'content-disposition:[^\r\n]*name="file"', headers))
-                self.found = self.found or self._in_file
+                is_file = bool(_FILE_FIELD.search(headers))
+                self._in_file = is_file and not self.found  # a second "file" field is ignored
+                self.found = self.found or is_file
                 self._state = "body"
             if self._state == "body":
                 index = self._buffer.find(self._delimiter)
@@ -517,6 +567,12 @@ class MultipartFile:
     @property
     def complete(self) -> bool:
         return self._state == "done"
+
+
+def _folder_name(user: str) -> str:
+    """A user's folder name: safe characters only, and never ``.``, ``..`` or hidden."""
+    name = _SAFE_USER.sub(lambda m: f"%{ord(m.group()):02X}", user) or "%00"
+    return "%2E" + name[1:] if name.startswith(".") else name
 
 
 def _convert(path: pathlib.Path, fmt: str) -> bytes:

@@ -110,6 +110,10 @@ def _check_table(payload: Any, datatype: str) -> None:
         return
     if isinstance(payload, dict):
         if "columns" in payload and "data" in payload:
+            if not isinstance(payload["columns"], list):
+                raise ValueError(f"a {datatype} in split form needs 'columns' as a list")
+            if "index" in payload and not isinstance(payload["index"], list):
+                raise ValueError("'index' must be a list")
             if not isinstance(payload["data"], list) or not all(
                 isinstance(r, list) and len(r) == len(payload["columns"]) for r in payload["data"]
             ):

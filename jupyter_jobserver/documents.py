@@ -49,8 +49,14 @@ class DataDocuments:
         await self.store.write(self.store.store.insert_data, document)
         return {**document, "data": request.data}
 
-    async def get(self, user: User, data_id: str, *, payload: bool = True) -> dict[str, Any]:
-        document = await self.store.read(self.store.store.get_data, data_id, payload=payload)
+    async def get(
+        self, user: User, data_id: str, *, payload: bool = True, raw: bool = False
+    ) -> dict[str, Any]:
+        """A document the user may see; with ``raw``, its payload as the stored JSON text
+        (to send on as it is)."""
+        document = await self.store.read(
+            self.store.store.get_data, data_id, payload=payload, raw=raw
+        )
         if document is None or not user.may_see(document):
             raise NotFound(f"no data document with id {data_id!r}")
         return document
@@ -123,7 +129,7 @@ class DataDocuments:
         """Check a payload against its datatype; its stored text, size and checksum."""
         try:
             await asyncio.to_thread(datatypes.validate, datatype, data)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             raise InvalidRequest(f"data: {exc}") from None
         try:
             text, digest = await asyncio.to_thread(canonical, data)

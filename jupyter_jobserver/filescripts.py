@@ -59,6 +59,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .context import ENV_CORES, ENV_JOB_ID, ENV_PROGRESS_FD
+from .proctree import kill_descendants
 
 ENV_DATA = "JUPYTER_JOBSERVER_DATA"
 ENV_RESULT = "JUPYTER_JOBSERVER_RESULT"
@@ -296,8 +297,11 @@ def run(
     reader = threading.Thread(target=_read_progress, args=(progress_read, report), daemon=True)
     reader.start()
     code = proc.wait()
+    # what the script left behind ends with it, even processes in sessions of their own
+    # (the worker adopts orphans, so they are still its descendants)
     with contextlib.suppress(OSError):
         os.killpg(proc.pid, signal.SIGKILL)
+    kill_descendants(os.getpid())
     reader.join(timeout=5)
     if code != 0:
         raise ScriptFailed(code, _tail(os.path.join(job_dir, "stderr")))

@@ -65,6 +65,8 @@ class _Active:
     job: dict[str, Any]
     stored: bool = True
     started: float | None = None
+    #: the result of a job that ended before its record was first written
+    result: Any = None
 
     @property
     def owner(self) -> str:
@@ -236,15 +238,16 @@ class JobService:
         with self.events.subscribe(job["id"]) as subscription:
             # the job may start while its record is written, but no answer goes out
             # before the record is safe
-            inserted = await self._enqueue(job, insert=True)
-            active = self._active.get(job["id"])
-            job = dict(active.job) if active is not None else job
+            active, inserted = await self._enqueue(job, insert=True)
             try:
                 await inserted
             except BaseException:
                 self.executor.cancel(job["id"])
                 self._forget(job["id"])
                 raise
+            job = {**active.job, "result": None}
+            # a job can end before its record is first written (a broken executor fails it
+            # at once); then only now can the change be announced
             self._announce(job["id"], job["status"], job)
             if not wait:
                 return job
@@ -252,7 +255,8 @@ class JobService:
 
     async def get(self, user: User, job_id: str, *, result: bool = True) -> dict:
         """A job the user may see (their own, a public one, or any for an admin)."""
-        job = await self.store.read(self.store.store.get_job, job_id, result=result)
+        # the result stays the JSON text it is stored as: it is only ever sent on
+        job = await self.store.read(self.store.store.get_job, job_id, result=result, raw=True)
         if job is None or not user.may_see(job):
             raise NotFound(f"no job with id {job_id!r}")
         return job
@@ -360,6 +364,9 @@ class JobService:
             self.store.store.update_job, job_id, changes, status_in=status_in
         ):
             raise Conflict("the job changed while it was being edited; try again")
+        active = self._active.get(job_id)
+        if active is not None:  # later events and records carry the change
+            active.job.update({k: changes[k] for k in ("public", "tags", "edited") if k in changes})
         return await self.get(user, job_id)
 
     async def run(self, user: User, job_id: str) -> dict:
@@ -367,12 +374,21 @@ class JobService:
         job = await self._owned(user, job_id)
         if job["status"] != Status.created.value:
             raise Conflict(f"the job is already {job['status']}; rerun it to run it again")
+        if job["process"] == "eval":
+            self._check_eval(user)
         self._check_limit(user)
+        reserved = self._active_by_owner[user.name]
+        reserved.add(job_id)  # held across the write below, so the limit cannot be outrun
         now = utcnow()
         changes = {"status": Status.queued.value, "queued": now}
-        if not await self.store.write(
-            self.store.store.update_job, job_id, changes, status_in={Status.created.value}
-        ):
+        try:
+            ok = await self.store.write(
+                self.store.store.update_job, job_id, changes, status_in={Status.created.value}
+            )
+        finally:
+            if job_id not in self._active:
+                reserved.discard(job_id)
+        if not ok:
             raise Conflict("the job was started or cancelled meanwhile")
         job.update(changes)
         await self._enqueue(job)
@@ -619,6 +635,11 @@ class JobService:
             # what the worker actually ran wins over what the registry said at creation
             changes["provenance"] = {**active.job.get("provenance", {}), **outcome.provenance}
         self._forget(job_id)
+        if active is not None and not active.stored:
+            # it ended before its record was written: the first write carries the end
+            active.result = changes.pop("result")
+            active.job.update(changes)
+            return
         future = self.store.write(self.store.store.update_job, job_id, changes, status_in=ACTIVE)
         final = None
         if active is not None:
@@ -687,16 +708,7 @@ class JobService:
                 raise InvalidRequest("an eval job needs code")
             if request.args or request.kwargs:
                 raise InvalidRequest("an eval job takes no args or kwargs; bind data instead")
-            if not self.settings.allow_eval:
-                raise PermissionDenied(
-                    "eval jobs are disabled on this server; an administrator can enable them "
-                    "with JobServerApp.allow_eval = True"
-                )
-            if not user.admin:
-                raise PermissionDenied(
-                    f"only administrators may run eval jobs, and {user.name!r} is not one "
-                    "(see JobServerApp.admin_users)"
-                )
+            self._check_eval(user)
             return None
         if request.script is None:
             raise InvalidRequest("missing field 'script' (or 'process': 'eval' with 'code')")
@@ -710,6 +722,18 @@ class JobService:
             )
         self.registry.check_cores(script, self.executor.cores)
         return script
+
+    def _check_eval(self, user: User) -> None:
+        if not self.settings.allow_eval:
+            raise PermissionDenied(
+                "eval jobs are disabled on this server; an administrator can enable them "
+                "with JobServerApp.allow_eval = True"
+            )
+        if not user.admin:
+            raise PermissionDenied(
+                f"only administrators may run eval jobs, and {user.name!r} is not one "
+                "(see JobServerApp.admin_users)"
+            )
 
     async def _check_binding(self, user: User, script: Script | None, binding: Any) -> None:
         spec = script.data_parameter if script else {"kind": "any"}
@@ -726,7 +750,9 @@ class JobService:
             )
         if self.data is None:
             raise InvalidRequest("this server has no data service to read bound data from")
-        await self.data.check(user, script, binding)
+        # a job reads data with its owner's own rights (as it will when it runs), so an
+        # administrator's job cannot bind someone else's private data
+        await self.data.check(User(user.name), script, binding)
 
     def _timeout(self, requested: float | None) -> float | None:
         timeout = requested if requested is not None else self.settings.default_timeout
@@ -756,33 +782,54 @@ class JobService:
             )
         return job
 
-    async def _enqueue(self, job: dict, *, insert: bool = False) -> asyncio.Future[Any] | None:
+    async def _enqueue(
+        self, job: dict, *, insert: bool = False
+    ) -> tuple[_Active, asyncio.Future[Any] | None]:
         """Hand a queued job to the executor.
 
         With ``insert``, the job is new: its record is written after the executor has
         seen it, so a job that starts at once is stored as ``running`` in one write
-        instead of two. The returned future is that write.
+        instead of two (and one that fails at once, as ``failed``). The returned future
+        is that write.
         """
         job_id = job["id"]
         active = _Active(job={k: v for k, v in job.items() if k != "result"}, stored=not insert)
         self._active[job_id] = active
         self._active_by_owner[job["owner"]].add(job_id)
-        try:
-            task = await self._task(active)
-        except Exception as exc:
-            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            error = _error("DataUnavailable", message)
+        problem = self._cannot_run(active.job)
+        if problem is None:
+            try:
+                task = await self._task(active)
+            except Exception as exc:
+                message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                problem = _error("DataUnavailable", message)
+        if problem is None and self._active.get(job_id) is not active:
+            return active, None  # cancelled or deleted while its data was being resolved
+        if problem is not None:
             if not insert:
-                await self._fail_unstarted(job_id, error)
-                return None
+                await self._fail_unstarted(job_id, problem)
+                return active, None
             self._forget(job_id)
-            active.job.update(status=Status.failed.value, finished=utcnow(), error=error)
+            active.job.update(status=Status.failed.value, finished=utcnow(), error=problem)
         else:
-            self.executor.submit(task)  # it may start right here
+            self.executor.submit(task)  # it may start, or even end, right here
         if not insert:
-            return None
+            return active, None
         active.stored = True
-        return self.store.write(self.store.store.insert_job, {**active.job, "result": None})
+        record = {**active.job, "result": active.result}
+        return active, self.store.write(self.store.store.insert_job, record)
+
+    def _cannot_run(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        """Why a queued job cannot run on this server as it is configured now."""
+        if job["process"] == "eval" and not self.settings.allow_eval:
+            return _error("EvalDisabled", "eval jobs are disabled on this server")
+        cores = int(job.get("cores") or 1)
+        if cores > self.executor.cores:
+            return _error(
+                "NotEnoughCores",
+                f"the job needs {cores} cores; this server runs at most {self.executor.cores}",
+            )
+        return None
 
     async def _fail_unstarted(self, job_id: str, error: dict) -> None:
         active = self._active.get(job_id)
@@ -807,7 +854,10 @@ class JobService:
             job["provenance"] = {**(job.get("provenance") or {}), "data": checksum}
             if active.stored:
                 await self.store.write(
-                    self.store.store.update_job, job["id"], {"provenance": job["provenance"]}
+                    self.store.store.update_job,
+                    job["id"],
+                    {"provenance": job["provenance"]},
+                    status_in={Status.queued.value},
                 )
         return Task(
             job_id=job["id"],

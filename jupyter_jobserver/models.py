@@ -102,6 +102,11 @@ class JobEdit(_Model):
     def _unique_tags(cls, tags: list[str] | None) -> list[str] | None:
         return None if tags is None else list(dict.fromkeys(tags))
 
+    @field_validator("args", "kwargs", "public", "tags", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        return _refuse_null(value)
+
 
 class JobQuery(_Model):
     """Body of ``POST jobs/query``."""
@@ -144,12 +149,24 @@ class DataEdit(_Model):
     public: bool | None = None
     revision: Annotated[int, Field(ge=1)] | None = None
 
+    @field_validator("name", "datatype", "public", "revision", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        return _refuse_null(value)
+
 
 class JobRerun(_Model):
     """Body of ``POST jobs/{id}/rerun`` (optional)."""
 
     run: bool = True
     current_data: bool = False
+
+
+def _refuse_null(value: Any) -> Any:
+    """In a change, leaving a field out keeps it; null would erase what may not be erased."""
+    if value is None:
+        raise ValueError("may not be null (leave it out to keep it as it is)")
+    return value
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -78,3 +78,29 @@ def _signal(pid: int, sig: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def kill_descendants(pid: int) -> list[int]:
+    """Kill every process below ``pid`` (frozen first), but not ``pid`` itself: what a
+    worker does to clean up after a script, or before it ends itself."""
+    if pid == os.getpid() and not _has_children():
+        return []  # the usual case, found out with one system call
+    frozen: list[int] = []
+    for _ in range(2):  # a second pass finds what was forked while the first one ran
+        for target in descendants(pid):
+            if target not in frozen and _signal(target, signal.SIGSTOP):
+                frozen.append(target)
+    for target in frozen:
+        _signal(target, signal.SIGKILL)
+    return frozen
+
+
+def _has_children() -> bool:
+    """Does this process have children (running, or exited and not yet waited for)?"""
+    if not hasattr(os, "waitid"):  # pragma: no cover - not on this platform
+        return True
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True

@@ -226,3 +226,30 @@ def _restore_index(index: Any, dtype: str | None) -> Any:
         except (TypeError, ValueError):
             return index
     return index
+
+
+class RawJSON(str):
+    """Text that already is JSON (a stored result or payload): :func:`dumps_with_raw` puts
+    it into a document as it is, without parsing it and writing it again."""
+
+
+def dumps_with_raw(document: Any) -> str:
+    """``json.dumps`` for a document whose values may be :class:`RawJSON`: those are
+    spliced in verbatim, which for a result of many megabytes is far cheaper."""
+    pieces: dict[str, str] = {}
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, RawJSON):
+            key = f"\x00raw{len(pieces)}\x00"
+            pieces[key] = str(value)
+            return key
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        return value
+
+    text = json.dumps(swap(document), separators=(",", ":"))
+    for key, raw in pieces.items():
+        text = text.replace(json.dumps(key), raw, 1)
+    return text

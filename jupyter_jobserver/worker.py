@@ -25,6 +25,7 @@ import ctypes
 import faulthandler
 import hashlib
 import importlib
+import inspect
 import io
 import json
 import os
@@ -45,6 +46,7 @@ from .introspect import (
     load_function,
     warm_provenance,
 )
+from .proctree import kill_descendants
 
 #: a larger result is handed over as a file, so messages to the server stay small
 INLINE_RESULT_LIMIT = 256 << 10
@@ -142,6 +144,7 @@ class Worker:
                     done.update(status="failed", result=None, error=_error(exc))
         finally:
             done["progress"] = context._state.end()
+            kill_descendants(os.getpid())  # nothing a job started outlives it
             os.chdir(cwd)
             _restore_environ(environ)  # a job's environment changes stay with that job
             _reap_orphans()
@@ -226,12 +229,17 @@ def run_function(task: dict[str, Any]) -> Any:
     func = load_function(task["target"])
     args = list(task.get("args") or [])
     kwargs = dict(task.get("kwargs") or {})
+    parameter = task.get("data_parameter")
     binding = task.get("data")
     if binding is not None:
         from .datatypes import load_binding
 
-        value = load_binding(binding, task.get("data_parameter") or {})
-        args.insert(0, value)
+        args.insert(0, load_binding(binding, parameter or {}))
+    elif parameter:
+        # the data parameter comes first even when nothing is bound: it keeps its default,
+        # and the job's positional arguments stay where the schema put them
+        default = inspect.signature(func).parameters[parameter["parameter"]].default
+        args.insert(0, None if default is inspect.Parameter.empty else default)
     return func(*args, **kwargs)
 
 
@@ -366,6 +374,8 @@ def _watch_lifeline(fd: int) -> None:
         with contextlib.suppress(OSError):
             while os.read(fd, 1):
                 pass
+        # everything this worker started goes too, even in sessions of their own
+        kill_descendants(os.getpid())
         with contextlib.suppress(OSError):
             os.killpg(os.getpgid(0), signal.SIGKILL)
         os._exit(1)

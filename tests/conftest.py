@@ -59,6 +59,7 @@ TEST_SCRIPTS = {
         "print_lots",
         "total",
         "logs",
+        "optional_data",
     )
 }
 

@@ -216,3 +216,8 @@ def logs(message: str = "hello") -> str:
     """Write a log line through the job context."""
     context.log(message)
     return context.job_id() or ""
+
+
+def optional_data(data: pandas.DataFrame | None = None, window: int = 7) -> dict:
+    """A data parameter that may be left unbound."""
+    return {"rows": None if data is None else len(data), "window": window}

@@ -139,6 +139,12 @@ async def test_the_async_client(
         assert done.result == 5.0
         with pytest.raises(errors.InvalidRequest):
             await client.create_job("echo")
+        watching = client.watch()
+        assert (await watching.__anext__())["event"] == "open"
+        created = await client.create_job("echo", kwargs={"text": "w"}, run=True)
+        seen = await watching.__anext__()
+        assert seen["job_id"] == created.id
+        await watching.aclose()
 
 
 def test_no_server_is_one_clear_error(

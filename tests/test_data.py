@@ -308,3 +308,64 @@ async def test_a_package_can_add_a_datatype(api: Api) -> None:
     assert stored["result"] == 0.75
     inline = await api.run("total", data={"type": "raw_data", "datatype": "percent", "data": [10]})
     assert inline["result"] == 0.1
+
+
+async def test_document_fields_that_may_not_be_null(api: Api) -> None:
+    document = await make(api, name="n", data=[1])
+    for body in ({"name": None}, {"datatype": None}, {"public": None}):
+        answer = await api.patch(f"data/{document['id']}", body)
+        assert answer.code == 400, body
+        assert "may not be null" in answer.json["message"]
+    assert (await api.patch(f"data/{document['id']}", {"description": None})).code == 200
+    for payload in ({"columns": 5, "data": [[1]]}, {"columns": ["a"], "data": [[1]], "index": 7}):
+        answer = await api.post("data", {"name": "t", "datatype": "dataframe", "data": payload})
+        assert answer.code == 400, payload
+
+
+async def test_an_unbound_optional_data_parameter_keeps_positions(api: Api) -> None:
+    job = await api.run("optional_data", args=[3])
+    assert job["result"] == {"rows": None, "window": 3}
+    bound = await api.run(
+        "optional_data",
+        args=[2],
+        data={"type": "raw_data", "datatype": "dataframe", "data": [{"a": 1}]},
+    )
+    assert bound["result"] == {"rows": 1, "window": 2}
+
+
+async def test_a_job_cancelled_while_its_data_is_read_never_runs(
+    api: Api, jobserver: Any, data_dir: pathlib.Path
+) -> None:
+    """Reading (hashing) a large datafile takes a while; a cancel may come meanwhile. The
+    real resolver is held at a gate so the test can cancel inside that window."""
+    import asyncio
+
+    bindings = jobserver.jobs.data
+    reading, go_on = asyncio.Event(), asyncio.Event()
+    real_resolve = bindings.resolve
+
+    async def held_resolve(*args: Any) -> Any:
+        reading.set()
+        await go_on.wait()
+        return await real_resolve(*args)
+
+    bindings.resolve = held_resolve
+    try:
+        job = (
+            await api.post(
+                "jobs",
+                {"script": "summary", "data": {"type": "datafile", "name": "timeseries.csv"}},
+            )
+        ).json
+        run = asyncio.ensure_future(api.post(f"jobs/{job['id']}/run"))
+        await reading.wait()
+        assert (await api.post(f"jobs/{job['id']}/cancel")).json["status"] == "cancelled"
+        go_on.set()
+        assert (await run).code == 202
+    finally:
+        bindings.resolve = real_resolve
+    final = await api.wait(job["id"])
+    assert final["status"] == "cancelled"
+    assert final["started"] is None
+    assert jobserver.executor.running() == []
+    assert not (pathlib.Path(jobserver.jobs_dir) / job["id"]).exists()

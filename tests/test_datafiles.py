@@ -236,6 +236,14 @@ async def test_size_limit_and_quota_answer_413_and_leave_nothing(
     assert over.code == 413
     assert "quota" in over.json["message"]
     assert not (data_dir / "over.csv").exists()
+    # an upload whose size is not known up front is counted once, not with its own
+    # temporary file and reservation besides
+    assert (await api.delete("datafiles/fits.csv")).code == 204
+    streamed = await api.put(
+        "datafiles/streamed-fits.csv", raw=None, body_producer=_chunks(b"1\n" * 1000, 2)
+    )
+    assert streamed.code == 201, streamed
+    assert (await api.delete("datafiles/streamed-fits.csv")).code == 204
     # a chunked upload (no length known up front) is stopped when it goes over
     chunked = await api.put(
         "datafiles/streamed.csv", raw=None, body_producer=_chunks(b"1\n" * 1000, 3)
@@ -297,3 +305,38 @@ async def test_uploads_need_authentication_before_any_byte(
     assert caught.value.code == 403
     assert not (data_dir / "anon.csv").exists()
     assert leftovers(data_dir) == []
+
+
+async def test_only_the_field_named_file_is_the_upload(api: Api, data_dir: pathlib.Path) -> None:
+    boundary = "b0undary"
+    body = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="note"; filename="file"\r\n\r\n'
+        "not this\r\n"
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="x.csv"\r\n\r\n'
+        "this\r\n"
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="y.csv"\r\n\r\n'
+        "nor this\r\n"
+        f"--{boundary}--\r\n"
+    ).encode()
+    answer = await api.put(
+        "datafiles/one.csv",
+        raw=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert answer.code == 201
+    assert (data_dir / "one.csv").read_bytes() == b"this"
+
+
+def test_user_folders_stay_inside_the_data_folder(tmp_path: pathlib.Path) -> None:
+    from jupyter_jobserver.datafiles import DataFiles
+    from jupyter_jobserver.users import User
+
+    files = DataFiles(str(tmp_path / "data"), ["csv"], per_user=True)
+    for name in (".", "..", ".hidden", "a/b", "", "é"):
+        own = files.folders(User(name))[0][0]
+        assert own.parent == tmp_path / "data", name
+        assert not own.name.startswith(".")
+        assert own.name not in ("", ".", "..")

@@ -371,3 +371,28 @@ async def test_post_with_wait_answers_with_the_finished_job(api: Api) -> None:
     bad = await api.get(f"jobs/{answer.json['id']}", params={"wait": 1, "until": "later"})
     assert bad.code == 400
     assert "until: unknown status 'later'" in bad.json["message"]
+
+
+async def test_cancelling_many_jobs_in_a_row_leaves_the_workers_working(api: Api) -> None:
+    for _ in range(3):
+        jobs = [
+            (
+                await api.post("jobs", {"script": "sleepy", "kwargs": {"seconds": 60}, "run": True})
+            ).json
+            for _ in range(2)
+        ]
+        for job in jobs:
+            await api.wait_until(job["id"], "running")
+        for job in jobs:
+            assert (await api.post(f"jobs/{job['id']}/cancel")).json["status"] == "cancelled"
+    assert (await api.run("echo", kwargs={"text": "alive"}))["result"] == "alive"
+
+
+async def test_null_is_refused_where_it_would_erase(api: Api) -> None:
+    job = (await api.post("jobs", {"script": "echo", "kwargs": {"text": "x"}})).json
+    for body in ({"public": None}, {"args": None}, {"kwargs": None}, {"tags": None}):
+        answer = await api.patch(f"jobs/{job['id']}", body)
+        assert answer.code == 400, body
+        assert "may not be null" in answer.json["message"]
+    cleared = await api.patch(f"jobs/{job['id']}", {"timeout": None, "data": None})
+    assert cleared.code == 200

@@ -164,3 +164,31 @@ async def test_eval_is_for_admins_only(users: dict[str, Api], jobserver: Any) ->
     assert denied.code == 403
     assert "only administrators may run eval jobs, and 'alice' is not one" in denied.json["message"]
     assert (await users["root"].run_eval("6 * 7"))["result"] == 42
+
+
+async def test_an_admins_job_reads_only_data_its_owner_may(users: dict[str, Api]) -> None:
+    private = (await users["alice"].post("data", {"name": "secret", "data": [{"value": 1}]})).json
+    assert (await users["root"].get(f"data/{private['id']}")).code == 200  # admins see all
+    answer = await users["root"].post(
+        "jobs",
+        {"script": "table_mean", "data": {"type": "mongodb", "id": private["id"]}, "run": True},
+        params={"wait": 30},
+    )
+    assert answer.code == 404
+
+
+async def test_admins_upload_shared_datafiles(users: dict[str, Api], jobserver: Any) -> None:
+    import pathlib
+
+    data = pathlib.Path(jobserver.data_dir)
+    assert (
+        await users["alice"].put("datafiles/s.csv", raw=b"value\n1\n", params={"shared": "true"})
+    ).code == 403
+    assert (
+        await users["root"].put("datafiles/s.csv", raw=b"value\n1\n", params={"shared": "true"})
+    ).code == 201
+    assert (data / "s.csv").read_bytes() == b"value\n1\n"
+    listed = {
+        f["name"]: f["shared"] for f in (await users["bob"].get("datafiles")).json["datafiles"]
+    }
+    assert listed == {"s.csv": True}

@@ -307,3 +307,12 @@ async def test_a_script_can_write_log_lines(api: Api) -> None:
     line = (await api.get(f"jobs/{job['id']}/output/stderr")).text
     assert line.endswith("] loaded 3 files\n")
     assert line[0] == "["
+
+
+async def test_eval_is_checked_again_when_a_created_job_is_run(api: Api, jobserver: Any) -> None:
+    jobserver.jobs.settings.allow_eval = True
+    created = (await api.post("jobs", {"process": "eval", "code": "1"})).json
+    jobserver.jobs.settings.allow_eval = False
+    refused = await api.post(f"jobs/{created['id']}/run")
+    assert refused.code == 403
+    assert "disabled" in refused.json["message"]

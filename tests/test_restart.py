@@ -14,7 +14,7 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import TEST_SCRIPTS, TESTS
+from conftest import FILE_SCRIPTS, TEST_SCRIPTS, TESTS
 
 from jupyter_jobserver.testing import ServerProcess
 
@@ -32,7 +32,7 @@ def _config(tmp_path: pathlib.Path, **jobserver: Any) -> dict[str, Any]:
         "JobServerApp": {
             "state_dir": str(tmp_path / "state"),
             "workers": 1,
-            "scripts": TEST_SCRIPTS,
+            "scripts": {**TEST_SCRIPTS, "tree": FILE_SCRIPTS["tree"]},
             "entry_point_scripts": False,
             **jobserver,
         },
@@ -129,3 +129,13 @@ def test_queued_jobs_can_be_failed_instead_of_requeued(server: Any) -> None:
         assert job["status"] == "failed"
         assert job["error"]["message"] == "the server stopped before this job could start"
     assert os.path.exists(second.home / "state" / "jobserver.sqlite")
+
+
+def test_a_killed_server_takes_every_process_of_its_jobs_along(server: Any) -> None:
+    first = server().start()
+    job = first.call("POST", "jobs", {"script": "tree", "run": True})
+    pids = [int(p) for p in _first_stdout(first, job["id"]).split()]
+    processes = [psutil.Process(p) for p in pids]  # the script, a child, a setsid child, a daemon
+    first.signal(signal.SIGKILL)
+    _, alive = psutil.wait_procs(processes, timeout=10)
+    assert not alive, [p.pid for p in alive]

@@ -170,3 +170,4 @@ def test_the_job_list_follows_changes_and_acts(client: JobServerClient) -> None:
         assert rerun.wait(60).record["rerun_of"] == job.id
     finally:
         job_list.close()
+    assert not job_list._thread.is_alive()  # closing ends its event stream and thread

@@ -51,6 +51,7 @@ class _Worker:
         self.conn = conn
         self.lifeline = lifeline
         self.ready = False
+        self.started = False  # it said it was ready once (a killed worker did start)
         self.retiring = False
         self.task: Task | _Describe | None = None
         self.jobs = 0
@@ -249,6 +250,7 @@ class LocalExecutor(Executor):
             )
         except OSError as exc:
             parent.close()
+            os.close(life_write)
             self._start_failed(f"could not start a worker process: {exc}")
             return
         finally:
@@ -281,7 +283,7 @@ class LocalExecutor(Executor):
     def _on_message(self, worker: _Worker, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "ready":
-            worker.ready = True
+            worker.ready = worker.started = True
             self._start_failures = 0
             self._dispatch()
         elif kind == "progress":
@@ -330,7 +332,7 @@ class LocalExecutor(Executor):
                     task.future.set_exception(RuntimeError(ending.error["message"]))
             else:
                 self._report(task.job_id, ending)
-        if not worker.ready and not worker.retiring:
+        if not worker.started and not worker.retiring:
             self._start_failures += 1
             if self._start_failures >= START_FAILURES_LIMIT:
                 self._start_failed(

@@ -20,6 +20,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..errors import InvalidRequest, JobServerError
+from ..serialize import dumps_with_raw
 from ..users import User
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ class JobServerHandler(APIHandler):
     def send(self, model: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(model, separators=(",", ":")))
+        self.finish(dumps_with_raw(model))
 
     def location(self, *parts: str) -> str:
         base = self.jobserver.serverapp.base_url.rstrip("/")
@@ -154,7 +155,7 @@ class JobServerHandler(APIHandler):
                 pending = None
                 data = {k: v for k, v in event.items() if k != "event"}
                 data["time"] = time.time()
-                payload = json.dumps(data, separators=(",", ":"))
+                payload = dumps_with_raw(data)
                 self.write(f"event: {event['event']}\ndata: {payload}\n\n")
                 await self.flush()
                 if event["event"] == "end":

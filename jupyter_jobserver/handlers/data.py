@@ -43,7 +43,7 @@ class DataDocumentHandler(JobServerHandler):
     @web.authenticated
     @authorized
     async def get(self, data_id: str) -> None:
-        self.send(await self.jobserver.documents.get(self.user, data_id))
+        self.send(await self.jobserver.documents.get(self.user, data_id, raw=True))
 
     @web.authenticated
     @authorized

@@ -65,11 +65,17 @@ class DataFileHandler(JobServerHandler):
         else:
             self.request.connection.set_max_body_size(1 << 62)
         _larger_reads(self.request.connection)
+        shared = self.bool_argument("shared")
+        if shared and not (files.per_user and self.user.admin):
+            raise PermissionDenied(
+                "only administrators of a server with several users upload shared datafiles"
+            )
         self.upload = files.start_upload(
             self.user,
             self.path_kwargs["name"],
             overwrite=self.bool_argument("overwrite"),
             expected_size=None if self.multipart or length is None else int(length),
+            shared=shared,
         )
 
     async def data_received(self, chunk: bytes) -> None:

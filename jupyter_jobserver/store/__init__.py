@@ -1,6 +1,7 @@
 """Stores: where job records and data documents live."""
 
-from .base import JOB_FIELDS, RawJSON, ResultFile, Store
+from ..serialize import RawJSON
+from .base import JOB_FIELDS, ResultFile, Store
 from .runner import StoreRunner
 from .sqlite import SQLiteStore
 

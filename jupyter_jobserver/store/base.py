@@ -65,11 +65,6 @@ DATA_FIELDS = (
 )
 
 
-class RawJSON(str):
-    """A value that already is JSON text (a job's result as the worker wrote it), so a
-    store can keep it without parsing and dumping it again."""
-
-
 class ResultFile(str):
     """The path of a file that holds a result's JSON text; the store reads it (off the
     event loop) and keeps the text."""
@@ -99,8 +94,11 @@ class Store(LoggingConfigurable):
         """Add a new job document (its ``id`` is new)."""
         raise NotImplementedError
 
-    def get_job(self, job_id: str, *, result: bool = True) -> dict[str, Any] | None:
-        """One job, or ``None``; without ``result`` when ``result`` is false."""
+    def get_job(
+        self, job_id: str, *, result: bool = True, raw: bool = False
+    ) -> dict[str, Any] | None:
+        """One job, or ``None``; without ``result`` when ``result`` is false, and with it as
+        :class:`RawJSON` text when ``raw`` (to be sent on as it is)."""
         raise NotImplementedError
 
     def update_job(
@@ -138,8 +136,11 @@ class Store(LoggingConfigurable):
         """Add a new data document (``data`` may be :class:`RawJSON`)."""
         raise NotImplementedError
 
-    def get_data(self, data_id: str, *, payload: bool = True) -> dict[str, Any] | None:
-        """One data document, or ``None``; without ``data`` when ``payload`` is false."""
+    def get_data(
+        self, data_id: str, *, payload: bool = True, raw: bool = False
+    ) -> dict[str, Any] | None:
+        """One data document, or ``None``; without ``data`` when ``payload`` is false, and
+        with it as :class:`RawJSON` text when ``raw``."""
         raise NotImplementedError
 
     def update_data(

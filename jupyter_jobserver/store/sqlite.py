@@ -18,7 +18,8 @@ from typing import Any
 from traitlets import Enum, Float
 
 from ..query import Condition, Logical, Node, Not
-from .base import JOB_FIELDS, RawJSON, ResultFile, Store
+from ..serialize import RawJSON
+from .base import JOB_FIELDS, ResultFile, Store
 
 SCHEMA_VERSION = 2
 
@@ -258,10 +259,12 @@ class SQLiteStore(Store):
             conn.execute(_INSERT_JOB, [*columns.values(), body, result])
             _write_tags(conn, job["id"], tags)
 
-    def get_job(self, job_id: str, *, result: bool = True) -> dict[str, Any] | None:
+    def get_job(
+        self, job_id: str, *, result: bool = True, raw: bool = False
+    ) -> dict[str, Any] | None:
         select = _JOB_SELECT if result else _JOB_SELECT_LIGHT
         row = self._conn().execute(f"SELECT {select} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _job_from_row(row) if row else None
+        return _job_from_row(row, raw) if row else None
 
     def update_job(
         self,
@@ -358,12 +361,14 @@ class SQLiteStore(Store):
         values.append(_payload_text(document["data"]))
         self._conn().execute(_INSERT_DATA, values)
 
-    def get_data(self, data_id: str, *, payload: bool = True) -> dict[str, Any] | None:
+    def get_data(
+        self, data_id: str, *, payload: bool = True, raw: bool = False
+    ) -> dict[str, Any] | None:
         columns = _DATA_SELECT + (", payload" if payload else "")
         row = (
             self._conn().execute(f"SELECT {columns} FROM data WHERE id = ?", (data_id,)).fetchone()
         )
-        return _data_from_row(row) if row else None
+        return _data_from_row(row, raw) if row else None
 
     def update_data(
         self, data_id: str, changes: dict[str, Any], *, revision: int | None = None
@@ -452,11 +457,11 @@ def _payload_text(value: Any) -> str:
     return "null" if text is None else text
 
 
-def _data_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
+def _data_from_row(row: tuple[Any, ...], raw: bool = False) -> dict[str, Any]:
     document = dict(zip(DATA_COLUMNS, row, strict=False))
     document["public"] = bool(document["public"])
     if len(row) > len(DATA_COLUMNS):
-        document["data"] = json.loads(row[len(DATA_COLUMNS)])
+        document["data"] = _json(row[len(DATA_COLUMNS)], raw)
     return document
 
 
@@ -471,14 +476,19 @@ def _result_text(value: Any) -> str | None:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _job_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
+def _job_from_row(row: tuple[Any, ...], raw: bool = False) -> dict[str, Any]:
     job = dict(zip(JOB_COLUMNS, row, strict=False))
     job["public"] = bool(job["public"])
     job.update(json.loads(row[len(JOB_COLUMNS)]))
     if len(row) > len(JOB_COLUMNS) + 1:
-        text = row[len(JOB_COLUMNS) + 1]
-        job["result"] = None if text is None else json.loads(text)
+        job["result"] = _json(row[len(JOB_COLUMNS) + 1], raw)
     return job
+
+
+def _json(text: str | None, raw: bool) -> Any:
+    if text is None:
+        return None
+    return RawJSON(text) if raw else json.loads(text)
 
 
 def _write_tags(conn: sqlite3.Connection, job_id: str, tags: Iterable[str]) -> None:

@@ -42,9 +42,13 @@ class JobList(widgets.VBox):
         self.jobs: list[Job] = []
         self.changed = threading.Event()
         self._closed = threading.Event()
+        self._watcher: JobServerClient | None = None
+        self._thread: threading.Thread | None = None
         self.refresh()
         if follow:
-            threading.Thread(target=self._watch, name="joblist", daemon=True).start()
+            self._watcher = self.client.clone()
+            self._thread = threading.Thread(target=self._watch, name="joblist", daemon=True)
+            self._thread.start()
 
     def refresh(self) -> None:
         jobs, total = self.client.jobs(mine=True, limit=self.limit)
@@ -90,9 +94,9 @@ class JobList(widgets.VBox):
         self.refresh()
 
     def _watch(self) -> None:
-        watcher = self.client.clone()
+        assert self._watcher is not None
         try:
-            for _ in watcher.watch():
+            for _ in self._watcher.watch():
                 if self._closed.is_set():
                     return
                 self.refresh()
@@ -100,9 +104,12 @@ class JobList(widgets.VBox):
         except Exception:
             if not self._closed.is_set():
                 self.summary.value = '<span style="color:#c62828">lost the job server</span>'
-        finally:
-            watcher.close()
 
     def close(self) -> None:
+        """Stop following (the event stream is closed, its thread ends) and close."""
         self._closed.set()
+        if self._watcher is not None:
+            self._watcher.close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
         super().close()
