@@ -17,7 +17,15 @@ from typing import Any
 from . import datatypes
 from .errors import Conflict, InvalidRequest, NotFound, PermissionDenied, TooLarge
 from .models import DataCreate
-from .query import DATA_FIELDS, DATA_SORT_FIELDS, Logical, parse_filter, parse_sort, utcnow
+from .query import (
+    DATA_FIELDS,
+    DATA_SORT_FIELDS,
+    Logical,
+    any_of,
+    parse_filter,
+    parse_sort,
+    utcnow,
+)
 from .store import RawJSON, StoreRunner
 from .users import User
 
@@ -72,10 +80,7 @@ class DataDocuments:
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
-        spec: dict[str, Any] = {}
-        for field, values in (("name", name), ("datatype", datatype), ("owner", owner)):
-            if values:
-                spec[field] = {"$in": values}
+        spec = any_of(name=name, datatype=datatype, owner=owner)
         where = parse_filter(spec, DATA_FIELDS) if spec else None
         if not user.admin:
             visible = parse_filter({"$or": [{"owner": user.name}, {"public": True}]}, DATA_FIELDS)

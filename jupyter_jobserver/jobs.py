@@ -33,7 +33,7 @@ from .errors import Conflict, InvalidRequest, LimitReached, NotFound, Permission
 from .events import JobEvents, Subscription
 from .executor import Executor, Outcome, Task
 from .models import ACTIVE, FINISHED, JobCreate, JobEdit, JobQuery, JobRerun, Status
-from .query import Logical, Node, parse_filter, parse_sort, utcnow
+from .query import Logical, Node, any_of, parse_filter, parse_sort, utcnow
 from .scripts import Script, ScriptRegistry
 from .store import RawJSON, ResultFile, StoreRunner
 from .users import User
@@ -312,12 +312,7 @@ class JobService:
         offset: int = 0,
     ) -> tuple[list[dict], int]:
         """Jobs the user may see, filtered by simple query parameters."""
-        spec: dict[str, Any] = {}
-        for field, values in (("status", status), ("script", script), ("owner", owner)):
-            if values:
-                spec[field] = {"$in": values}
-        if tag:
-            spec["tags"] = {"$all": tag}
+        spec = any_of(status=status, script=script, owner=owner, tags=tag)
         for value in status or ():
             _status("status", value)
         return await self.query(user, JobQuery(filter=spec, sort=sort, limit=limit, offset=offset))

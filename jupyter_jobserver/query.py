@@ -206,6 +206,16 @@ def _value(field: str, kind: str, value: Any, op: str) -> Any:
     raise AssertionError(kind)
 
 
+def any_of(**values: list[str] | None) -> dict[str, Any]:
+    """A filter from query parameters: each field equal to one of its values (fields
+    without values are left out); ``tags`` must have all of them."""
+    spec: dict[str, Any] = {}
+    for field, options in values.items():
+        if options:
+            spec[field] = {"$all" if field == "tags" else "$in": list(options)}
+    return spec
+
+
 def parse_sort(
     spec: Any, allowed: tuple[str, ...] = JOB_SORT_FIELDS, default: str = "created"
 ) -> list[tuple[str, int]]:

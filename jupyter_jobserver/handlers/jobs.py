@@ -7,6 +7,7 @@ from tornado import web
 
 from ..errors import NotFound
 from ..models import JobCreate, JobEdit, JobQuery, JobRerun, parse
+from ..query import any_of
 from .base import JobServerHandler
 
 AUTH_RESOURCE = "jobserver"
@@ -47,14 +48,11 @@ class JobsHandler(JobServerHandler):
     @web.authenticated
     @authorized
     async def delete(self) -> None:
-        spec: dict = {}
-        for field in ("status", "script"):
-            values = self.list_argument(field)
-            if values:
-                spec[field] = {"$in": values}
-        tags = self.list_argument("tag")
-        if tags:
-            spec["tags"] = {"$all": tags}
+        spec = any_of(
+            status=self.list_argument("status"),
+            script=self.list_argument("script"),
+            tags=self.list_argument("tag"),
+        )
         body = await self.json_body()
         if body is not None:
             spec = parse(JobQuery, body).filter

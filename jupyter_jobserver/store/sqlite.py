@@ -19,7 +19,7 @@ from traitlets import Enum, Float
 
 from ..query import Condition, Logical, Node, Not
 from ..serialize import RawJSON
-from .base import JOB_FIELDS, ResultFile, Store
+from .base import DATA_FIELDS, JOB_FIELDS, ResultFile, Store
 
 SCHEMA_VERSION = 2
 
@@ -101,6 +101,7 @@ CREATE INDEX IF NOT EXISTS data_size ON data (size);
 """
 
 #: data document fields, in column order (the payload, ``data``, is the last column)
+DATA_COLUMNS = tuple(field for field in DATA_FIELDS if field != "data")
 DATA_COLUMNS = (
     "id",
     "name",
@@ -323,17 +324,29 @@ class SQLiteStore(Store):
         limit: int,
         offset: int,
     ) -> tuple[list[dict[str, Any]], int]:
+        rows, total = self._find("jobs", _JOB_SELECT_LIGHT, where, sort, limit, offset)
+        return [_job_from_row(r) for r in rows], total
+
+    def _find(
+        self,
+        table: str,
+        columns: str,
+        where: Node | None,
+        sort: list[tuple[str, int]],
+        limit: int,
+        offset: int,
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """One page of ``table``'s rows matching ``where``, and how many match in all."""
         conn = self._conn()
         clause, params = compile_filter(where)
         order = ", ".join(f"{field} {'DESC' if d < 0 else 'ASC'}" for field, d in sort)
         order = f"{order}, id ASC" if order else "id ASC"
         rows = conn.execute(
-            f"SELECT {_JOB_SELECT_LIGHT} FROM jobs WHERE {clause} "
-            f"ORDER BY {order} LIMIT ? OFFSET ?",
+            f"SELECT {columns} FROM {table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
             [*params, limit, offset],
         ).fetchall()
-        total = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {clause}", params).fetchone()[0]
-        return [_job_from_row(r) for r in rows], total
+        total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {clause}", params).fetchone()[0]
+        return rows, total
 
     def job_ids(self, where: Node | None) -> list[str]:
         clause, params = compile_filter(where)
@@ -341,14 +354,18 @@ class SQLiteStore(Store):
         return [r[0] for r in rows]
 
     def delete_jobs(self, job_ids: Iterable[str]) -> int:
-        ids = list(job_ids)
+        return self._delete("jobs", job_ids)
+
+    def _delete(self, table: str, ids: Iterable[str]) -> int:
+        """Delete rows by id, in one transaction; returns how many existed."""
+        ids = list(ids)
         conn = self._conn()
         deleted = 0
         with self._write(conn):
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 cursor = conn.execute(
-                    f"DELETE FROM jobs WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+                    f"DELETE FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})", chunk
                 )
                 deleted += cursor.rowcount
         return deleted
@@ -402,29 +419,11 @@ class SQLiteStore(Store):
         limit: int,
         offset: int,
     ) -> tuple[list[dict[str, Any]], int]:
-        conn = self._conn()
-        clause, params = compile_filter(where)
-        order = ", ".join(f"{field} {'DESC' if d < 0 else 'ASC'}" for field, d in sort)
-        rows = conn.execute(
-            f"SELECT {_DATA_SELECT} FROM data WHERE {clause} "
-            f"ORDER BY {order + ', ' if order else ''}id ASC LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        ).fetchall()
-        total = conn.execute(f"SELECT COUNT(*) FROM data WHERE {clause}", params).fetchone()[0]
+        rows, total = self._find("data", _DATA_SELECT, where, sort, limit, offset)
         return [_data_from_row(r) for r in rows], total
 
     def delete_data(self, data_ids: Iterable[str]) -> int:
-        ids = list(data_ids)
-        conn = self._conn()
-        deleted = 0
-        with self._write(conn):
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                cursor = conn.execute(
-                    f"DELETE FROM data WHERE id IN ({', '.join('?' * len(chunk))})", chunk
-                )
-                deleted += cursor.rowcount
-        return deleted
+        return self._delete("data", data_ids)
 
 
 # --- rows and documents ---------------------------------------------------------------
