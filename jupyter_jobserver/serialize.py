@@ -234,22 +234,28 @@ class RawJSON(str):
 
 
 def dumps_with_raw(document: Any) -> str:
-    """``json.dumps`` for a document whose values may be :class:`RawJSON`: those are
-    spliced in verbatim, which for a result of many megabytes is far cheaper."""
+    """``json.dumps`` for a document that may hold :class:`RawJSON` values, at its top or
+    one level down (a job's ``result``, or the ``job`` an event carries): those are spliced
+    in verbatim, which for a result of many megabytes is far cheaper than parsing it and
+    writing it again. A document without any costs one pass over its top keys."""
     pieces: dict[str, str] = {}
 
-    def swap(value: Any) -> Any:
-        if isinstance(value, RawJSON):
-            key = f"\x00raw{len(pieces)}\x00"
-            pieces[key] = str(value)
-            return key
-        if isinstance(value, dict):
-            return {k: swap(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [swap(v) for v in value]
-        return value
+    def swap(mapping: dict[str, Any], depth: int) -> dict[str, Any]:
+        changed: dict[str, Any] | None = None
+        for key, value in mapping.items():
+            new = value
+            if isinstance(value, RawJSON):
+                new = f"\x00raw{len(pieces)}\x00"
+                pieces[new] = str(value)
+            elif depth and isinstance(value, dict):
+                new = swap(value, depth - 1)
+            if new is not value:
+                changed = changed if changed is not None else dict(mapping)
+                changed[key] = new
+        return mapping if changed is None else changed
 
-    text = json.dumps(swap(document), separators=(",", ":"))
+    document = swap(document, 1) if isinstance(document, dict) else document
+    text = json.dumps(document, separators=(",", ":"))
     for key, raw in pieces.items():
         text = text.replace(json.dumps(key), raw, 1)
     return text
