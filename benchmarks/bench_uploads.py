@@ -124,6 +124,9 @@ async def upload_contents(server, source: pathlib.Path, size: int, path: str) ->
 
 
 def timed(action) -> float:
+    """Seconds ``action`` takes, starting with no dirty pages from an earlier upload
+    waiting to be written (they would slow whichever measurement comes next)."""
+    os.sync()
     began = time.perf_counter()
     action()
     return time.perf_counter() - began

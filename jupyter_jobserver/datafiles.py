@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as _dt
@@ -413,7 +414,7 @@ class Upload:
             await self._hand_over()
 
     async def _hand_over(self, last: bool = False) -> None:
-        block = b"".join(self._gathered)
+        block = self._gathered[0] if len(self._gathered) == 1 else b"".join(self._gathered)
         self._gathered.clear()
         self._gathered_size = 0
         while len(self._blocks) >= self.MAX_PENDING:  # the disk is behind: wait for it
@@ -473,6 +474,9 @@ class Upload:
             self._ready.notify()
 
     def _write_loop(self) -> None:
+        # the checksum is computed beside the write, block by block (both let go of the
+        # GIL), so hashing adds little to the time an upload takes
+        hashing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jobserver-hash")
         try:
             while True:
                 with self._ready:
@@ -487,8 +491,9 @@ class Upload:
                 if block is None:
                     break
                 if self._error is None:
+                    hashed = hashing.submit(self._hasher.update, block)
                     self._file.write(block)
-                    self._hasher.update(block)
+                    hashed.result()
         except BaseException as exc:  # the disk is full, say
             self._error = exc
             room = self._room
@@ -496,6 +501,7 @@ class Upload:
                 with contextlib.suppress(RuntimeError):
                     self._loop.call_soon_threadsafe(room.set)
         finally:
+            hashing.shutdown()
             self._file.close()
 
 
