@@ -26,7 +26,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-from traitlets import Float, Unicode
+from traitlets import Unicode
 
 from . import display as show
 from .client import Job, JobServerClient, ServerNotFound
@@ -43,10 +43,6 @@ class JobServerMagics(Magics):
     ).tag(config=True)
 
     token = Unicode("", help="Its token (default: found with the server).").tag(config=True)
-
-    wait = Float(3600.0, help="Seconds `%jobserver run` follows a job before it returns it.").tag(
-        config=True
-    )
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -202,7 +198,9 @@ class JobServerMagics(Magics):
     def _list(self, line: str, cell: str | None) -> show.Table:
         """%jobserver list: your newest jobs."""
         args = _parse(self._list, line)
-        jobs, total = self.client.jobs(status=args.status, script=args.script, limit=args.limit)
+        jobs, total = self.client.jobs(
+            status=args.status, script=args.script, limit=args.limit, mine=True
+        )
         headers = ["job", "script", "status", "created", "time", "note"]
         rows, html_rows = [], []
         for job in jobs:

@@ -174,11 +174,19 @@ class ScriptRegistry:
         self.unavailable = unavailable
         self._ready.set()
 
-    def fail(self, reason: str) -> None:
-        """Describing failed as a whole: offer nothing, but do not hang callers."""
-        self.log.error("jobserver: could not describe the scripts: %s", reason)
-        self.unavailable = {"*": reason}
-        self._ready.set()
+    def fail(
+        self,
+        reason: str,
+        failed: Iterable[str],
+        described: Mapping[str, Any],
+        sources: Mapping[str, str],
+        broken: Mapping[str, str] | None = None,
+    ) -> None:
+        """Describing the function scripts failed as a whole (no worker could do it):
+        offer the scripts described without a worker, and say why the others are missing."""
+        self.log.error("jobserver: could not describe the function scripts: %s", reason)
+        missing = dict.fromkeys(failed, f"no worker could describe it: {reason}")
+        self.fill(described, sources, {**(broken or {}), **missing})
 
     def get(self, name: str) -> Script:
         script = self._scripts.get(name)

@@ -208,6 +208,8 @@ class LocalExecutor(Executor):
     async def describe(self, scripts: dict[str, str]) -> dict[str, Any]:
         if not scripts:
             return {}
+        if self._broken:
+            raise RuntimeError(self._broken)
         assert self._loop is not None, "start the executor first"
         future: asyncio.Future[Any] = self._loop.create_future()
         self._queue.appendleft(_Describe(scripts, future, self.describe_timeout))
