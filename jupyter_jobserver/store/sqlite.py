@@ -102,19 +102,6 @@ CREATE INDEX IF NOT EXISTS data_size ON data (size);
 
 #: data document fields, in column order (the payload, ``data``, is the last column)
 DATA_COLUMNS = tuple(field for field in DATA_FIELDS if field != "data")
-DATA_COLUMNS = (
-    "id",
-    "name",
-    "datatype",
-    "description",
-    "owner",
-    "public",
-    "created",
-    "edited",
-    "revision",
-    "size",
-    "sha256",
-)
 
 
 class SQLiteStore(Store):
