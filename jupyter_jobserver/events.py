@@ -19,8 +19,7 @@ ALL = "*"
 class Subscription:
     """Events for one job (or all jobs) in the order they happened."""
 
-    def __init__(self, bus: JobEvents, key: str) -> None:
-        self._bus = bus
+    def __init__(self, key: str) -> None:
         self.key = key
         self._events: collections.deque[dict[str, Any]] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -73,7 +72,7 @@ class JobEvents:
 
     @contextlib.contextmanager
     def subscribe(self, job_id: str = ALL) -> Iterator[Subscription]:
-        subscription = Subscription(self, job_id)
+        subscription = Subscription(job_id)
         self._subscribers[job_id].add(subscription)
         try:
             yield subscription
@@ -90,6 +89,3 @@ class JobEvents:
         for key in (job_id, ALL):
             for subscription in self._subscribers.get(key, ()):
                 subscription.put(event)
-
-    def has_subscribers(self, job_id: str) -> bool:
-        return bool(self._subscribers.get(job_id) or self._subscribers.get(ALL))

@@ -138,10 +138,6 @@ class ScriptRegistry:
         """Wait until the registry has been filled."""
         await self._ready.wait()
 
-    @property
-    def is_ready(self) -> bool:
-        return self._ready.is_set()
-
     def fill(
         self,
         descriptions: Mapping[str, Any],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 
+from typing import Any
+
 import ipywidgets as widgets
 import pytest
 
@@ -86,7 +88,9 @@ def test_submit_runs_the_job_and_shows_output_and_result(client: JobServerClient
     assert "started job" in form.message.value
 
 
-def test_data_from_a_datafile_an_upload_a_document_and_inline(client: JobServerClient) -> None:
+def test_data_from_a_datafile_an_upload_a_document_and_inline(
+    client: JobServerClient, tmp_path: Any
+) -> None:
     form = JobForm("summary", client=client)
     form.use_datafile("timeseries.csv")
     view_job = form.submit()
@@ -110,6 +114,13 @@ def test_data_from_a_datafile_an_upload_a_document_and_inline(client: JobServerC
     assert "uploaded widget.csv" in mean.message.value
     mean.submit()
     assert mean.view.wait(60).result == 4.0
+
+    local = tmp_path / "local.csv"
+    local.write_text("value\n7\n")
+    mean.upload_file(local)
+    assert mean.datafile.value == "local.csv"
+    mean.submit()
+    assert mean.view.wait(60).result == 7.0
 
     document = client.create_data(
         "widget doc", [{"value": 10}, {"value": 20}], datatype="dataframe"
