@@ -16,6 +16,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
 from traitlets import Bool, Dict, Float, Int, List, Set, Type, Unicode, default
 
 from ._version import __version__
@@ -202,6 +203,12 @@ class JobServerApp(ExtensionApp):
         "(default: the owner of a single-user server).",
     ).tag(config=True)
 
+    @property
+    def server(self) -> ServerApp:
+        """The Jupyter server this extension runs in (set before any setting is read)."""
+        assert self.serverapp is not None, "the extension is not loaded in a server"
+        return self.serverapp
+
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "jobserver")
@@ -216,7 +223,7 @@ class JobServerApp(ExtensionApp):
 
     @default("data_dir")
     def _default_data_dir(self) -> str:
-        return os.path.join(self.serverapp.root_dir, "data")
+        return os.path.join(self.server.root_dir, "data")
 
     @default("server_owner")
     def _default_server_owner(self) -> str:
@@ -230,7 +237,7 @@ class JobServerApp(ExtensionApp):
     def initialize_settings(self) -> None:
         """Build the services; nothing starts running until the server does."""
         if self.single_user is None:
-            self.single_user = _names_no_users(self.serverapp.identity_provider)
+            self.single_user = _names_no_users(self.server.identity_provider)
         if not self.admin_users and self.single_user:
             self.admin_users = {self.server_owner}
         self.store = self.store_class(parent=self, url=self.db_url)
@@ -298,7 +305,7 @@ class JobServerApp(ExtensionApp):
             file_scripts,
             self.scripts,
             self.script_dirs,
-            self.serverapp.root_dir,
+            self.server.root_dir,
             self.exclude_scripts,
         )
         sources = {name: source for name, (_, source) in self._references.items()}
@@ -322,8 +329,8 @@ class JobServerApp(ExtensionApp):
         """Kernels this server starts inherit its environment: tell them where the job
         server is, so the client, widgets and magics need no configuration."""
         self._environ_before = {name: os.environ.get(name) for name in (ENV_URL, ENV_TOKEN)}
-        os.environ[ENV_URL] = self.serverapp.connection_url
-        os.environ[ENV_TOKEN] = self.serverapp.identity_provider.token or ""
+        os.environ[ENV_URL] = self.server.connection_url
+        os.environ[ENV_TOKEN] = self.server.identity_provider.token or ""
 
     async def stop_extension(self) -> None:
         """Stop the workers and close the store."""

@@ -419,6 +419,7 @@ class _Api:
         """Upload a file (a path, bytes or a binary file object) as a datafile; a path is
         streamed, never read into memory whole."""
         opened = None
+        content: Any
         if isinstance(source, (str, os.PathLike)):
             path = pathlib.Path(source)
             name = name or path.name
@@ -772,7 +773,8 @@ async def _chunks(file: IO[bytes]) -> AsyncIterator[bytes]:
 
 def _sse(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     """Parse server-sent events: ``{"event": kind, **data}``."""
-    kind, data = None, []
+    kind: str | None = None
+    data: list[str] = []
     for line in lines:
         if line == "":
             if kind is not None:

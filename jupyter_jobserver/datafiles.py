@@ -18,6 +18,7 @@ limit or is cut off leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
 import concurrent.futures
 import contextlib
@@ -174,7 +175,7 @@ class DataFiles:
         """Every datafile the user can read, with its checksum."""
         return await asyncio.to_thread(self._list, user)
 
-    def _list(self, user: User) -> list[dict[str, Any]]:
+    def _list(self, user: User) -> builtins.list[dict[str, Any]]:
         seen: dict[str, dict[str, Any]] = {}
         for folder, shared, _ in self.folders(user):
             try:

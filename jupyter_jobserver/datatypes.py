@@ -41,7 +41,7 @@ TABLE_EXTENSIONS = ("csv", "tsv", "dat", "txt")
 TIME_COLUMNS = ("time", "date", "datetime", "timestamp", "tstamp")
 
 #: which datatypes (and datafile extensions) can feed which kind of data parameter
-ACCEPTS = {
+ACCEPTS: dict[str, dict[str, Any]] = {
     "path": {"datatypes": (), "extensions": None},
     "file": {"datatypes": None, "extensions": None},
     "dataframe": {"datatypes": ("dataframe", "timeseries", "json"), "extensions": "tables"},

@@ -95,7 +95,9 @@ def describe_function(name: str, reference: str) -> dict[str, Any]:
         hints = {}
     summary, param_docs = parse_docstring(inspect.getdoc(func) or "")
     data = _data_parameter(signature, hints)
-    parameters = parameters_schema(signature, hints, param_docs, skip=data and data["parameter"])
+    parameters = parameters_schema(
+        signature, hints, param_docs, skip=data["parameter"] if data else None
+    )
     return {
         "name": name,
         "process": "function",
@@ -231,7 +233,7 @@ def annotation_schema(annotation: Any, default: Any = inspect.Parameter.empty) -
     if container in (list, tuple, set, frozenset, Sequence) or (
         isinstance(container, type) and issubclass(container, (list, tuple, set, frozenset))
     ):
-        schema: dict[str, Any] = {"type": "array"}
+        schema = {"type": "array"}
         if args and not (container is tuple and len(args) == 2 and args[1] is Ellipsis):
             if container is tuple:
                 schema["prefixItems"] = [annotation_schema(a) for a in args]

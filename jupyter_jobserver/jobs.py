@@ -16,6 +16,7 @@ cancel racing a finish cannot produce a job that is both.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import codecs
 import contextlib
 import dataclasses
@@ -26,7 +27,7 @@ import shutil
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from .errors import Conflict, InvalidRequest, LimitReached, NotFound, PermissionDenied
@@ -239,6 +240,7 @@ class JobService:
             # the job may start while its record is written, but no answer goes out
             # before the record is safe
             active, inserted = await self._enqueue(job, insert=True)
+            assert inserted is not None  # a new job's record is always written
             try:
                 await inserted
             except BaseException:
@@ -317,7 +319,7 @@ class JobService:
             _status("status", value)
         return await self.query(user, JobQuery(filter=spec, sort=sort, limit=limit, offset=offset))
 
-    async def query(self, user: User, request: JobQuery) -> tuple[list[dict], int]:
+    async def query(self, user: User, request: JobQuery) -> tuple[builtins.list[dict], int]:
         """Jobs the user may see that match a MongoDB-style filter."""
         where = parse_filter(request.filter) if request.filter else None
         sort = parse_sort(request.sort)
@@ -457,7 +459,7 @@ class JobService:
         jobs = [{"id": i, "status": None, "owner": user.name, "public": False} for i in ids]
         return await self._delete(jobs, user)
 
-    async def _delete(self, jobs: list[dict], user: User) -> int:
+    async def _delete(self, jobs: builtins.list[dict], user: User) -> int:
         for job in jobs:
             if job["id"] in self._active:
                 await self._cancel(job, f"deleted by {user.name}")
@@ -468,7 +470,7 @@ class JobService:
             self._announce(job["id"], "deleted", job, kind="deleted")
         return deleted
 
-    def _remove_dirs(self, ids: list[str]) -> None:
+    def _remove_dirs(self, ids: builtins.list[str]) -> None:
         for job_id in ids:
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
@@ -500,7 +502,7 @@ class JobService:
             complete = False
         return OutputSlice(path, offset, end, complete and end >= size)
 
-    async def follow(self, user: User, job_id: str) -> AsyncIterator[dict[str, Any]]:
+    async def follow(self, user: User, job_id: str) -> AsyncGenerator[dict[str, Any], None]:
         """Events of one job as they happen, ending when the job ends.
 
         Yields ``status`` (first the current job, then each change), ``progress`` (the
@@ -508,12 +510,14 @@ class JobService:
         ends at) and finally ``end`` with the finished job.
         """
         with self.events.subscribe(job_id) as subscription:
-            job = await self.get(user, job_id, result=False)
+            job: dict[str, Any] = await self.get(user, job_id, result=False)
             yield {"event": "status", "job": job}
             if job.get("progress") and job["status"] not in FINISHED:
                 yield {"event": "progress", "progress": job["progress"]}
             offsets = dict.fromkeys(STREAMS, 0)
-            decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in STREAMS}
+            decoders: dict[str, codecs.IncrementalDecoder] = {
+                s: codecs.getincrementaldecoder("utf-8")("replace") for s in STREAMS
+            }
             finished = job["status"] in FINISHED
             while True:
                 for stream in STREAMS:
@@ -521,22 +525,22 @@ class JobService:
                         yield event
                 if finished:
                     break
-                event = await subscription.get(self.settings.output_poll_interval)
-                while event is not None:
-                    if event["event"] == "progress":
-                        yield {"event": "progress", "progress": event["progress"]}
-                    elif event["event"] == "deleted":
+                change = await subscription.get(self.settings.output_poll_interval)
+                while change is not None:
+                    if change["event"] == "progress":
+                        yield {"event": "progress", "progress": change["progress"]}
+                    elif change["event"] == "deleted":
                         yield {"event": "end", "job": None}
                         return
-                    elif event["event"] == "status":
-                        finished = event["status"] in FINISHED
+                    elif change["event"] == "status":
+                        finished = change["status"] in FINISHED
                         if not finished:
                             job = await self.get(user, job_id, result=False)
                             yield {"event": "status", "job": job}
-                    event = subscription.get_nowait()
+                    change = subscription.get_nowait()
             yield {"event": "end", "job": await self.get(user, job_id)}
 
-    async def watch(self, user: User) -> AsyncIterator[dict[str, Any]]:
+    async def watch(self, user: User) -> AsyncGenerator[dict[str, Any], None]:
         """Status changes of every job the user may see, as they happen (never ends)."""
         with self.events.subscribe() as subscription:
             while True:
@@ -559,7 +563,7 @@ class JobService:
         stream: str,
         offsets: dict[str, int],
         decoders: dict[str, codecs.IncrementalDecoder],
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         path = os.path.join(self.job_dir(job_id), stream)
         while True:
             try:
@@ -591,7 +595,7 @@ class JobService:
         )
         self._track(
             future,
-            lambda ok: ok and self._announce(job_id, Status.running.value, active, record=active),
+            lambda: self._announce(job_id, Status.running.value, active, record=active),
         )
 
     def job_progress(self, job_id: str, progress: dict[str, Any]) -> None:
@@ -607,9 +611,7 @@ class JobService:
         # like status changes, progress is announced once the record has it
         self._track(
             future,
-            lambda ok: (
-                ok and self.events.publish(job_id, {"event": "progress", "progress": progress})
-            ),
+            lambda: self.events.publish(job_id, {"event": "progress", "progress": progress}),
         )
 
     def job_finished(self, job_id: str, outcome: Outcome) -> None:
@@ -645,12 +647,11 @@ class JobService:
                 final["result"] = None if outcome.result is None else json.loads(outcome.result)
         self._track(
             future,
-            lambda ok: ok and self._announce(job_id, outcome.status, active, record=final),
+            lambda: self._announce(job_id, outcome.status, active, record=final),
         )
-        if outcome.result_file is not None:  # the store has a copy once the write is done
-            self._track(
-                future, lambda ok: self._track(asyncio.to_thread(_remove, outcome.result_file))
-            )
+        result_file = outcome.result_file
+        if result_file is not None:  # the store has a copy once the write is done
+            self._track(future, lambda: self._track(asyncio.to_thread(_remove, result_file)))
 
     def _announce(
         self,
@@ -677,7 +678,9 @@ class JobService:
             event["job"] = record
         self.events.publish(job_id, event)
 
-    def _track(self, future: Any, then: Any = None) -> None:
+    def _track(self, future: Any, then: Callable[[], Any] | None = None) -> None:
+        """Keep a store write (or other work) alive, log its failure, and call ``then``
+        once it has succeeded (a write that changed nothing does not count)."""
         future = asyncio.ensure_future(future)
         self._pending.add(future)
 
@@ -688,8 +691,8 @@ class JobService:
             exc = f.exception()
             if exc is not None:
                 self.log.error("jobserver: could not record a job change: %s", exc, exc_info=exc)
-            elif then is not None:
-                then(f.result())
+            elif then is not None and f.result() is not False:
+                then()
 
         future.add_done_callback(done)
 
@@ -734,7 +737,7 @@ class JobService:
         spec = script.data_parameter if script else {"kind": "any"}
         name = script.name if script else "an eval job"
         if binding is None:
-            if spec and spec.get("required"):
+            if script is not None and spec and spec.get("required"):
                 raise InvalidRequest(f"{name} needs data: bind a {' or '.join(script.data)}")
             return
         if not spec:
@@ -922,7 +925,7 @@ class OutputSlice:
     end: int
     complete: bool
 
-    async def read(self, chunk: int = OUTPUT_CHUNK) -> AsyncIterator[bytes]:
+    async def read(self, chunk: int = OUTPUT_CHUNK) -> AsyncGenerator[bytes, None]:
         """The bytes, a piece at a time, read off the event loop."""
         position = self.start
         while position < self.end:

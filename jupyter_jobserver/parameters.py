@@ -73,7 +73,7 @@ class ParameterSchema:
         return bound
 
     def _explain(self, error: ValidationError) -> str:
-        path = [str(p) for p in error.absolute_path]
+        path: list[str] = [str(p) for p in error.absolute_path]
         if not path:
             if error.validator == "required":
                 missing = [n for n in error.validator_value if n not in error.instance]
@@ -90,7 +90,7 @@ class ParameterSchema:
         if kind == "type":
             expected = error.validator_value
             expected = expected if isinstance(expected, list) else [expected]
-            words = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+            words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
             return f"{where} must be {words}, not {_show(value)}"
         if kind in ("minimum", "exclusiveMinimum"):
             rel = "at least" if kind == "minimum" else "more than"

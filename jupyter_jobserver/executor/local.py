@@ -164,6 +164,7 @@ class LocalExecutor(Executor):
 
     async def stop(self) -> None:
         self._stopping = True
+        assert self._loop is not None, "the executor never started"
         workers = list(self._workers)
         for worker in workers:
             if worker.task is not None:
@@ -331,7 +332,8 @@ class LocalExecutor(Executor):
             )
             if isinstance(task, _Describe):
                 if not task.future.done():
-                    task.future.set_exception(RuntimeError(ending.error["message"]))
+                    reason = (ending.error or {}).get("message", "the worker died")
+                    task.future.set_exception(RuntimeError(reason))
             else:
                 self._report(task.job_id, ending)
         if not worker.started and not worker.retiring:

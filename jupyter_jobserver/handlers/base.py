@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from http.client import responses
 from typing import TYPE_CHECKING, Any
 
@@ -120,11 +120,11 @@ class JobServerHandler(APIHandler):
         self.finish(dumps_with_raw(model))
 
     def location(self, *parts: str) -> str:
-        base = self.jobserver.serverapp.base_url.rstrip("/")
+        base = self.jobserver.server.base_url.rstrip("/")
         return "/".join([base, "jobserver", "api", *parts])
 
     async def stream_events(
-        self, events: AsyncIterator[dict[str, Any]], first: bool = True
+        self, events: AsyncGenerator[dict[str, Any], None], first: bool = True
     ) -> None:
         """Send ``events`` as ``text/event-stream`` until they end (an ``end`` event) or
         the client goes away. With ``first``, the first event is taken before any header is

@@ -44,7 +44,7 @@ class DataFileHandler(JobServerHandler):
     multipart: MultipartFile | None = None
     failure: JobServerError | None = None
 
-    async def prepare(self) -> None:
+    async def prepare(self) -> None:  # type:ignore[override]  # as APIHandler's
         await super().prepare()  # authentication and XSRF, before any byte is accepted
         if self.request.method != "PUT":
             return
@@ -60,11 +60,9 @@ class DataFileHandler(JobServerHandler):
                 raise TooLarge(
                     f"the upload is {int(length):,} bytes; datafiles may be at most {limit:,} bytes"
                 )
-        if limit:
-            self.request.connection.set_max_body_size(limit + MULTIPART_OVERHEAD)
-        else:
-            self.request.connection.set_max_body_size(1 << 62)
-        _larger_reads(self.request.connection)
+        connection: Any = self.request.connection  # an HTTP1Connection while reading
+        connection.set_max_body_size(limit + MULTIPART_OVERHEAD if limit else 1 << 62)
+        _larger_reads(connection)
         shared = self.bool_argument("shared")
         if shared and not (files.per_user and self.user.admin):
             raise PermissionDenied(

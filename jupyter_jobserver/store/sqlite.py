@@ -377,7 +377,8 @@ class SQLiteStore(Store):
     def update_data(
         self, data_id: str, changes: dict[str, Any], *, revision: int | None = None
     ) -> bool:
-        assignments, params = [], []
+        assignments: list[str] = []
+        params: list[Any] = []
         for key, value in changes.items():
             if key == "data":
                 assignments.append("payload = ?")

@@ -104,6 +104,7 @@ class Field:
 
     def check(self) -> str | None:
         """Mark the field if its value would be refused; returns the problem, if any."""
+        problem: str | None
         try:
             value = self.value()
         except ValueError as exc:
