@@ -47,7 +47,8 @@ class StoreRunner:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         with self._lock:
             self._pending.append((functools.partial(method, *args, **kwargs), future))
-            self._wake.set()
+            if len(self._pending) == 1:  # the writer sleeps only when nothing is pending
+                self._wake.set()
         return future
 
     def read(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
