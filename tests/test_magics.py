@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -142,21 +143,25 @@ def test_the_other_commands(shell: InteractiveShell, tmp_path: Any) -> None:
 
 
 def test_interrupting_the_kernel_cancels_the_job(
-    shell: InteractiveShell, client: JobServerClient
+    shell: InteractiveShell, client: JobServerClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    watching = threading.Event()
+    following = threading.Event()
+    events = JobServerClient.events
 
-    def interrupt_once_running() -> None:
-        for event in client.clone().watch():
-            if event["event"] == "open":
-                watching.set()
-            elif event.get("script") == "sleepy" and event["status"] == "running":
-                os.kill(os.getpid(), signal.SIGINT)  # what interrupting the kernel does
-                return
+    def observed(self: JobServerClient, job_id: str) -> Iterator[dict[str, Any]]:
+        for event in events(self, job_id):
+            if event["event"] == "status" and event["job"]["status"] == "running":
+                following.set()  # the cell is showing the running job
+            yield event
 
-    watcher = threading.Thread(target=interrupt_once_running, daemon=True)
+    monkeypatch.setattr(JobServerClient, "events", observed)
+
+    def interrupt_once_following() -> None:
+        if following.wait(60):
+            os.kill(os.getpid(), signal.SIGINT)  # what interrupting the kernel does
+
+    watcher = threading.Thread(target=interrupt_once_following, daemon=True)
     watcher.start()
-    assert watching.wait(30)
     with capture_output() as captured:
         job = shell.run_line_magic("jobserver", "run sleepy seconds=120")
     watcher.join(timeout=30)
