@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import time
 from typing import Any
 
 from .errors import InvalidRequest
@@ -252,10 +253,20 @@ def parse_sort(
 # --- times ----------------------------------------------------------------------------
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second seen, and its text
+
+
 def utcnow() -> str:
     """Now, as the ISO 8601 UTC string every time field uses (``format_time``'s form,
-    made directly: it is taken several times for every job)."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+    made directly: it is taken several times for every job, and the text of the whole
+    second is reused while it lasts)."""
+    global _second
+    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    known, text = _second
+    if seconds != known:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second = (seconds, text)
+    return f"{text}.{micros:06d}Z"
 
 
 def format_time(moment: _dt.datetime) -> str:

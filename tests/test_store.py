@@ -166,6 +166,21 @@ def test_filters_select_what_the_documentation_says(
     assert sorted(store.job_ids(where)) == expected
 
 
+def test_job_times_are_fixed_width_utc_that_sort_as_instants() -> None:
+    import datetime as dt
+
+    from jupyter_jobserver.query import format_time, parse_time, utcnow
+
+    before = dt.datetime.now(dt.timezone.utc)
+    stamps = [utcnow() for _ in range(2000)]
+    after = dt.datetime.now(dt.timezone.utc)
+    assert stamps == sorted(stamps)
+    for stamp in (stamps[0], stamps[-1]):
+        assert len(stamp) == len(format_time(before)) and stamp.endswith("Z")
+        assert before - dt.timedelta(milliseconds=1) <= parse_time(stamp) <= after
+        assert format_time(parse_time(stamp)) == stamp
+
+
 def test_sorting_and_paging(store: SQLiteStore, jobs: list[dict[str, Any]]) -> None:
     order = parse_sort("-time_sec,script")
     page1, total = store.find_jobs(None, order, 50, 0)
