@@ -222,11 +222,30 @@ Op = Generator[_Request, httpx.Response, R]
 def _check(response: httpx.Response) -> httpx.Response:
     if response.status_code < 400:
         return response
+    code, reason = response.status_code, response.reason_phrase
     try:
-        message = response.json().get("message") or response.reason_phrase
-    except ValueError:
-        message = response.text[:500] or response.reason_phrase
-    raise _ERRORS.get(response.status_code, errors.JobServerError)(message)
+        message = response.json().get("message") or reason
+    except ValueError:  # not an answer of the job server: say what that means
+        url = response.request.url.copy_with(query=None)
+        if code == 404:
+            raise ServerNotFound(
+                f"no job server at {url} ({code} {reason}): check the URL, and that the "
+                "jupyter_jobserver extension is enabled on that server"
+            ) from None
+        message = f"{url} answered {code} {reason}"
+    if code == 403 and message == reason:  # Jupyter's own refusal, before the job server
+        message = (
+            f"the server refused the credentials ({code} {reason}): check the token "
+            f"(or set {ENV_TOKEN})"
+        )
+    raise _ERRORS.get(code, errors.JobServerError)(message)
+
+
+def _lost(connection: Connection, exc: httpx.HTTPError) -> ServerNotFound:
+    """The server could not be reached, or went away in the middle of an answer."""
+    lost = isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError))
+    what = "lost the job server" if lost else "cannot reach the job server"
+    return ServerNotFound(f"{what} at {connection.url}: {exc}")
 
 
 def _params(**values: Any) -> dict[str, Any]:
@@ -247,7 +266,7 @@ def _segment(text: str) -> str:
 
 
 def _job(client: Any, record: dict[str, Any]) -> Job:
-    return Job(record, client if isinstance(client, JobServerClient) else None)
+    return Job(record, client if isinstance(client, JobServerClient) else client.blocking)
 
 
 class _Api:
@@ -637,9 +656,7 @@ class JobServerClient(_Bindings):
                 headers=request.headers,
             )
         except httpx.HTTPError as exc:
-            raise ServerNotFound(
-                f"cannot reach the job server at {self.connection.url}: {exc}"
-            ) from exc
+            raise _lost(self.connection, exc) from exc
 
     def events(self, job_id: str) -> Iterator[dict[str, Any]]:
         """The job's events as they happen (``status``, ``progress``, ``output``, ``end``);
@@ -652,11 +669,14 @@ class JobServerClient(_Bindings):
         return self._stream("jobs/events")
 
     def _stream(self, path: str) -> Iterator[dict[str, Any]]:
-        with self._http.stream("GET", path, timeout=None) as response:
-            if response.status_code >= 400:
-                response.read()
-                _check(response)
-            yield from _sse(response.iter_lines())
+        try:
+            with self._http.stream("GET", path, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _check(response)
+                yield from _sse(response.iter_lines())
+        except httpx.HTTPError as exc:
+            raise _lost(self.connection, exc) from exc
 
     def close(self) -> None:
         self._http.close()
@@ -705,6 +725,15 @@ class AsyncJobServerClient(_Bindings):
             headers=_auth(self.connection.token),
             timeout=httpx.Timeout(timeout, connect=10),
         )
+        self._blocking: JobServerClient | None = None
+
+    @property
+    def blocking(self) -> JobServerClient:
+        """A blocking client to the same server: what the ``Job`` objects this client
+        returns use for their own methods (``refresh``, ``wait``, ``stdout``, ...)."""
+        if self._blocking is None:
+            self._blocking = JobServerClient(self.connection.url, self.connection.token)
+        return self._blocking
 
     async def _drive(self, op: Op[R]) -> R:
         try:
@@ -729,9 +758,7 @@ class AsyncJobServerClient(_Bindings):
                 headers=request.headers,
             )
         except httpx.HTTPError as exc:
-            raise ServerNotFound(
-                f"cannot reach the job server at {self.connection.url}: {exc}"
-            ) from exc
+            raise _lost(self.connection, exc) from exc
 
     async def events(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
         """The job's events as they happen; the iterator ends with the job."""
@@ -744,20 +771,25 @@ class AsyncJobServerClient(_Bindings):
             yield event
 
     async def _stream(self, path: str) -> AsyncIterator[dict[str, Any]]:
-        async with self._http.stream("GET", path, timeout=None) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                _check(response)
-            lines: list[str] = []
-            async for line in response.aiter_lines():
-                lines.append(line)
-                if line == "":
-                    for event in _sse(lines):
-                        yield event
-                    lines = []
+        try:
+            async with self._http.stream("GET", path, timeout=None) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _check(response)
+                lines: list[str] = []
+                async for line in response.aiter_lines():
+                    lines.append(line)
+                    if line == "":
+                        for event in _sse(lines):
+                            yield event
+                        lines = []
+        except httpx.HTTPError as exc:
+            raise _lost(self.connection, exc) from exc
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._blocking is not None:
+            self._blocking.close()
 
     async def __aenter__(self) -> AsyncJobServerClient:
         return self

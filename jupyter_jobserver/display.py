@@ -137,9 +137,12 @@ def parameters_text(schema: dict[str, Any]) -> str:
     required = set(schema.get("required") or [])
     parts = []
     for name, prop in (schema.get("properties") or {}).items():
-        kind = prop.get("type") or ("enum" if "enum" in prop else "any")
-        if isinstance(kind, list):
-            kind = "|".join(kind)
+        if "enum" in prop:  # the choices say more than their type
+            kind = "|".join(repr(choice) for choice in prop["enum"])
+        else:
+            kind = prop.get("type") or "any"
+            if isinstance(kind, list):
+                kind = "|".join(kind)
         text = f"{name}: {kind}"
         if name not in required and "default" in prop:
             text += f" = {prop['default']!r}"

@@ -14,9 +14,11 @@ Errors (an unknown script, a bad value, no server) are one line, not a traceback
 
 from __future__ import annotations
 
+import argparse
 import html
 import io
 import json
+import math
 import shlex
 import sys
 from collections.abc import Callable
@@ -30,7 +32,7 @@ from traitlets import Unicode
 
 from . import display as show
 from .client import Job, JobServerClient, ServerNotFound
-from .errors import JobServerError
+from .errors import Conflict, JobServerError
 
 
 @magics_class
@@ -85,19 +87,21 @@ class JobServerMagics(Magics):
 
     # --- run -------------------------------------------------------------------------------
 
-    @magic_arguments()
+    @magic_arguments("%jobserver run")
     @argument("script", help="the script to run")
-    @argument("parameters", nargs="*", help="its parameters, as key=value")
-    @argument("--datafile", help="bind this datafile")
+    @argument("parameters", nargs="*", metavar="key=value", help="its parameters")
+    @argument("--datafile", metavar="NAME", help="bind this datafile")
     @argument("--data", metavar="ID", help="bind this stored data document")
     @argument("--raw", metavar="JSON", help="bind this JSON as inline data")
-    @argument("--datatype", help="the datatype of inline data (json, dataframe, ...)")
+    @argument(
+        "--datatype", metavar="NAME", help="the datatype of inline data (json, dataframe, ...)"
+    )
     @argument("--no-wait", action="store_true", help="start the job and return at once")
-    @argument("--timeout", type=float, help="seconds the job may run")
+    @argument("--timeout", type=float, metavar="SECONDS", help="seconds the job may run")
     @argument("--public", action="store_true", help="let everyone see the job")
     @argument("--tag", action="append", default=[], help="label the job (repeatable)")
     def _run(self, line: str, cell: str | None) -> Job | None:
-        """%jobserver run SCRIPT key=value ... [--datafile NAME | --data ID | --raw JSON]"""
+        """Run a script as a job: its output and progress as they come, then its result."""
         args = _parse(self._run, line)
         schema = self._schema(args.script)
         kwargs = dict(parse_parameter(item, schema) for item in args.parameters)
@@ -175,9 +179,9 @@ class JobServerMagics(Magics):
 
     # --- the other commands --------------------------------------------------------------
 
-    @magic_arguments()
+    @magic_arguments("%jobserver scripts")
     def _scripts(self, line: str, cell: str | None) -> show.Table:
-        """%jobserver scripts: what can run, and with which parameters."""
+        """What can run, and with which parameters."""
         _parse(self._scripts, line)
         rows = [
             [
@@ -191,12 +195,12 @@ class JobServerMagics(Magics):
         ]
         return show.Table(["script", "process", "parameters", "data", "description"], rows)
 
-    @magic_arguments()
+    @magic_arguments("%jobserver list")
     @argument("--status", action="append", help="only jobs with this status (repeatable)")
     @argument("--script", action="append", help="only jobs of this script (repeatable)")
-    @argument("--limit", type=int, default=20, help="how many (newest first)")
+    @argument("--limit", type=int, default=20, metavar="N", help="how many (newest first)")
     def _list(self, line: str, cell: str | None) -> show.Table:
-        """%jobserver list: your newest jobs."""
+        """Your newest jobs."""
         args = _parse(self._list, line)
         jobs, total = self.client.jobs(
             status=args.status, script=args.script, limit=args.limit, mine=True
@@ -231,43 +235,48 @@ class JobServerMagics(Magics):
             print(f"{len(jobs)} of {total} jobs", file=sys.stderr)
         return show.Table(headers, rows, html_rows)
 
-    @magic_arguments()
+    @magic_arguments("%jobserver status")
     @argument("job", help="the job's id (or a unique prefix)")
     def _status(self, line: str, cell: str | None) -> None:
-        """%jobserver status ID: one line about a job."""
+        """One line about a job."""
         job = self._job(_parse(self._status, line).job)
         print(show.job_line(job.record))
 
-    @magic_arguments()
+    @magic_arguments("%jobserver output")
     @argument("job", help="the job's id (or a unique prefix)")
     @argument("--stderr", action="store_true", help="stderr rather than stdout")
     def _output(self, line: str, cell: str | None) -> None:
-        """%jobserver output ID: what a job printed."""
+        """What a job printed."""
         args = _parse(self._output, line)
         job = self._job(args.job)
         stream = "stderr" if args.stderr else "stdout"
         sys.stdout.write(self.client.output(job.id, stream).text)
 
-    @magic_arguments()
+    @magic_arguments("%jobserver cancel")
     @argument("job", help="the job's id (or a unique prefix)")
     def _cancel(self, line: str, cell: str | None) -> None:
-        """%jobserver cancel ID: stop a job."""
+        """Stop a job."""
         job = self._job(_parse(self._cancel, line).job)
         print(show.job_line(self.client.cancel(job.id).record))
 
-    @magic_arguments()
+    @magic_arguments("%jobserver rerun")
     @argument("job", help="the job's id (or a unique prefix)")
     @argument("--current-data", action="store_true", help="use the data as it is now")
     @argument("--no-wait", action="store_true", help="start the new job and return at once")
     def _rerun(self, line: str, cell: str | None) -> Job:
-        """%jobserver rerun ID: run a job again with the same script, parameters and data."""
+        """Run a job again with the same script, parameters and data."""
         args = _parse(self._rerun, line)
-        job = self.client.rerun(self._job(args.job).id, current_data=args.current_data)
+        try:
+            job = self.client.rerun(self._job(args.job).id, current_data=args.current_data)
+        except Conflict as exc:
+            raise UsageError(
+                _advise(exc, "add --current-data to use the data as it is now")
+            ) from None
         return job if args.no_wait else self._follow(job)
 
-    @magic_arguments()
+    @magic_arguments("%jobserver datafiles")
     def _datafiles(self, line: str, cell: str | None) -> show.Table:
-        """%jobserver datafiles: the files jobs can read."""
+        """The files jobs can read."""
         _parse(self._datafiles, line)
         rows = [
             [f["name"], f"{f['size']:,}", f["modified"][:19], f["sha256"][:12]]
@@ -275,17 +284,23 @@ class JobServerMagics(Magics):
         ]
         return show.Table(["datafile", "bytes", "modified", "sha256"], rows)
 
-    @magic_arguments()
+    @magic_arguments("%jobserver upload")
     @argument("path", help="the file to upload")
     @argument("--name", help="the datafile's name (default: the file's)")
     @argument("--overwrite", action="store_true", help="replace a datafile of that name")
     def _upload(self, line: str, cell: str | None) -> None:
-        """%jobserver upload PATH: make a file a datafile."""
+        """Make a file a datafile."""
         args = _parse(self._upload, line)
         try:
             meta = self.client.upload(args.path, args.name, overwrite=args.overwrite)
+        except Conflict as exc:
+            raise UsageError(_advise(exc, "add --overwrite to replace it")) from None
         except FileNotFoundError:
             raise UsageError(f"no file {args.path!r}") from None
+        except IsADirectoryError:
+            raise UsageError(f"{args.path!r} is a folder; upload its files one by one") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.path!r}: {exc.strerror or exc}") from None
         print(f"uploaded {meta['name']} ({meta['size']:,} bytes, sha256 {meta['sha256'][:12]}...)")
 
     def _help(self, line: str, cell: str | None) -> None:
@@ -323,7 +338,10 @@ def parse_parameter(item: str, schema: dict[str, Any]) -> tuple[str, Any]:
     if not sep or not key:
         raise UsageError(f"parameters are key=value, not {item!r}")
     prop = (schema.get("properties") or {}).get(key, {})
-    return key, parse_value(text, prop)
+    value = parse_value(text, prop)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"parameter {key!r}: {text} is not a finite number (JSON has no {text})")
+    return key, value
 
 
 def parse_value(text: str, prop: dict[str, Any]) -> Any:
@@ -379,7 +397,17 @@ def _parse(handler: Callable[..., Any], line: str) -> Any:
         argv = shlex.split(line)
     except ValueError as exc:
         raise UsageError(f"cannot read the arguments: {exc}") from None
-    return handler.parser.parse_args(argv)  # type: ignore[attr-defined]
+    parser = handler.parser  # type: ignore[attr-defined]
+    try:  # options may come before, between or after key=value parameters
+        return parser.parse_intermixed_args(argv)
+    except UsageError as exc:
+        raise UsageError(f"{parser.prog}: {exc}") from None
+
+
+def _advise(exc: JobServerError, advice: str) -> str:
+    """The server's reason, with the advice the REST API gives put as this magic's flag."""
+    reason, sep, _ = exc.message.rpartition("; ")
+    return f"{reason if sep else exc.message}; {advice}"
 
 
 def _update(handle: Any, value: Any) -> None:
@@ -392,9 +420,18 @@ def _escape(text: Any) -> str:
 
 
 def _usage(handler: Callable[..., Any]) -> str:
-    parser = getattr(handler, "parser", None)
-    usage = parser.format_usage().strip() if parser else ""
-    usage = usage.replace("usage: ", "").replace(f"%{handler.__name__}", "")
-    summary = (handler.__doc__ or "").split(":", 1)[-1].strip()
-    name = handler.__name__.lstrip("_")
-    return f"  %jobserver {name}{(' ' + usage.strip()) if usage.strip() else ''}\n      {summary}"
+    """``%jobserver NAME ARGS`` and the command's summary, from its parser."""
+    parser = handler.parser  # type: ignore[attr-defined]
+    words = [parser.prog]
+    for action in parser._actions:  # argparse keeps no public list of them
+        if isinstance(action, argparse._HelpAction):
+            continue
+        if not action.option_strings:
+            metavar = action.metavar or action.dest.upper()
+            words.append(f"[{metavar} ...]" if action.nargs == "*" else metavar)
+        elif action.nargs == 0:
+            words.append(f"[{action.option_strings[-1]}]")
+        else:
+            metavar = action.metavar or action.dest.upper()
+            words.append(f"[{action.option_strings[-1]} {metavar}]")
+    return f"  {' '.join(words)}\n      {parser.description}"

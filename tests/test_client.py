@@ -159,6 +159,24 @@ def test_no_server_is_one_clear_error(
         client.scripts()
 
 
+def test_a_wrong_address_or_token_says_so(live_server: Any) -> None:
+    wrong_path = JobServerClient(live_server.base + "/elsewhere/", live_server.token)
+    with pytest.raises(ServerNotFound, match=r"no job server at .*404") as raised:
+        wrong_path.scripts()
+    assert "<" not in raised.value.message  # not the HTML of Jupyter's 404 page
+    wrong_token = JobServerClient(live_server.base, "not-the-token")
+    with pytest.raises(errors.PermissionDenied, match=r"refused the credentials.*token"):
+        wrong_token.scripts()
+
+
+async def test_jobs_from_the_async_client_follow_themselves(live_server: Any) -> None:
+    async with AsyncJobServerClient(live_server.base, live_server.token) as client:
+        job = await client.create_job("echo", kwargs={"text": "a"}, run=True)
+        assert job.wait(60).status == "succeeded"  # the job's own (blocking) methods work
+        assert job.stdout == "a\n"
+        assert job.refresh().result == "a"
+
+
 def test_the_server_is_found_from_its_runtime_files(
     live_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

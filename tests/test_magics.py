@@ -10,12 +10,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import TESTS, jobserver_config
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from jupyter_jobserver.client import ENV_TOKEN, ENV_URL, Job, JobServerClient
 from jupyter_jobserver.magics import parse_value
+from jupyter_jobserver.testing import ServerProcess
 
 
 @pytest.fixture
@@ -90,6 +92,93 @@ def test_errors_are_one_line(shell: InteractiveShell) -> None:
         assert words in captured.stderr, (line, captured.stderr)
         assert "Traceback" not in captured.stderr
         assert captured.stderr.count("\n") == 1
+
+
+def test_options_may_come_anywhere_on_the_line(shell: InteractiveShell) -> None:
+    with capture_output():
+        first = shell.run_line_magic("jobserver", "run echo --tag early text=a times=2")
+        second = shell.run_line_magic("jobserver", "run --tag front echo text=b --public")
+    assert (first.kwargs, first.tags) == ({"text": "a", "times": 2}, ["early"])
+    assert (second.kwargs, second.tags, second.public) == ({"text": "b"}, ["front"], True)
+
+
+def test_help_lists_each_command_once_and_cleanly(shell: InteractiveShell) -> None:
+    with capture_output() as captured:
+        shell.run_line_magic("jobserver", "help")
+    lines = captured.stdout.splitlines()
+    usages = [line.strip() for line in lines if line.startswith("  %jobserver")]
+    assert [u.split()[1] for u in usages] == [
+        "run", "scripts", "list", "status", "output", "cancel", "rerun", "datafiles", "upload"
+    ]  # fmt: skip
+    assert usages[0].startswith("%jobserver run SCRIPT [key=value ...] [--datafile NAME]")
+    assert "%jobserver upload PATH [--name NAME] [--overwrite]" in usages
+    assert "::" not in captured.stdout and "%_" not in captured.stdout
+    assert "-h" not in captured.stdout
+
+
+def test_conflicts_name_the_magics_own_flag(shell: InteractiveShell, tmp_path: Any) -> None:
+    source = tmp_path / "changing.csv"
+    source.write_text("value\n1\n")
+    with capture_output():
+        shell.run_line_magic("jobserver", f"upload {source} --overwrite")
+        job = shell.run_line_magic("jobserver", "run table_mean --datafile changing.csv")
+    source.write_text("value\n2\n")
+    for line, advice in [
+        (f"%jobserver upload {source}", "add --overwrite to replace it"),
+        (f"%jobserver rerun {job.id}", "add --current-data to use the data as it is now"),
+        (f"%jobserver upload {tmp_path}", "is a folder; upload its files one by one"),
+        ("%jobserver run add a=nan b=1", "parameter 'a': nan is not a finite number"),
+    ]:
+        if "rerun" in line:
+            with capture_output():
+                shell.run_line_magic("jobserver", f"upload {source} --overwrite")
+        result, captured = run_cell(shell, line)
+        assert isinstance(result.error_in_exec, UsageError), line
+        assert advice in captured.stderr, (line, captured.stderr)
+        assert "{" not in captured.stderr and "=true" not in captured.stderr
+        assert captured.stderr.count("\n") == 1
+    with capture_output():
+        again = shell.run_line_magic("jobserver", f"rerun {job.id} --current-data")
+    assert again.result == 2.0
+
+
+def test_choices_are_shown_with_the_scripts(shell: InteractiveShell) -> None:
+    scripts = repr(shell.run_line_magic("jobserver", "scripts"))
+    assert "mode: 'a'|'b' = 'a'" in scripts
+
+
+def test_a_server_that_goes_away_mid_job_is_one_line(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ServerProcess(tmp_path, jobserver_config(tmp_path), python_path=[str(TESTS)])
+    server.start()
+    try:
+        monkeypatch.setenv(ENV_URL, server.base)
+        monkeypatch.setenv(ENV_TOKEN, server.token)
+        shell = InteractiveShell.instance()
+        shell.run_line_magic("load_ext", "jupyter_jobserver")
+        shell.magics_manager.registry["JobServerMagics"]._client = None
+        running = threading.Event()
+        events = JobServerClient.events
+
+        def observed(self: JobServerClient, job_id: str) -> Iterator[dict[str, Any]]:
+            for event in events(self, job_id):
+                if event["event"] == "status" and event["job"]["status"] == "running":
+                    running.set()
+                yield event
+
+        monkeypatch.setattr(JobServerClient, "events", observed)
+        assert server.proc is not None
+        proc = server.proc
+        killer = threading.Thread(target=lambda: running.wait(60) and proc.kill(), daemon=True)
+        killer.start()
+        result, captured = run_cell(shell, "%jobserver run sleepy seconds=120")
+        killer.join(30)
+    finally:
+        server.stop()
+    assert isinstance(result.error_in_exec, UsageError)
+    assert f"lost the job server at {server.base}" in captured.stderr
+    assert "Traceback" not in captured.stderr
 
 
 def test_no_server_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:

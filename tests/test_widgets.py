@@ -9,7 +9,9 @@ import ipywidgets as widgets
 import pytest
 
 from jupyter_jobserver.client import JobServerClient
+from jupyter_jobserver.errors import Conflict
 from jupyter_jobserver.widgets import JobForm, JobList, JobView
+from jupyter_jobserver.widgets.fields import fields_for
 from jupyter_jobserver.widgets.form import DATAFILE, DOCUMENT, INLINE, NO_DATA
 
 
@@ -25,7 +27,7 @@ def test_parameter_widgets_follow_the_schema(client: JobServerClient) -> None:
     form = JobForm("types_demo", client=client)
     kinds = {name: type(field.widget) for name, field in form.fields.items()}
     assert kinds == {
-        "n": widgets.IntText,
+        "n": widgets.Text,  # required: typed in, never a made-up 0
         "x": widgets.FloatText,
         "flag": widgets.Checkbox,
         "mode": widgets.Dropdown,
@@ -45,6 +47,15 @@ def test_parameter_widgets_follow_the_schema(client: JobServerClient) -> None:
 
 def test_invalid_values_are_marked_before_submission(client: JobServerClient) -> None:
     form = JobForm("types_demo", client=client)
+    n = form.fields["n"]
+    assert "required" in n.error.value  # no default: the person must choose
+    assert form.run_button.disabled
+    n.widget.value = "2.5"
+    assert "must be integer" in n.error.value
+    n.widget.value = "seven"
+    assert "must be integer" in n.error.value
+    n.widget.value = "7"
+    assert n.error.value == ""
     items = form.fields["items"]
     items.widget.value = "[1, 'x'"
     assert "not valid JSON" in items.error.value
@@ -61,13 +72,42 @@ def test_invalid_values_are_marked_before_submission(client: JobServerClient) ->
     form.fields["label"].widget.value = "ok"
     assert not form.run_button.disabled
     assert form.values() == {
-        "n": 0,
+        "n": 7,
         "x": 1.5,
         "flag": False,
         "mode": "a",
         "items": [1, 2],
         "label": "ok",
     }
+
+
+def test_required_parameters_start_empty_whatever_their_type() -> None:
+    schema = {
+        "properties": {
+            "flag": {"type": "boolean"},
+            "mode": {"enum": ["fast", "exact"]},
+            "name": {"type": "string"},
+            "ratio": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+        "required": ["flag", "mode", "name", "ratio"],
+    }
+    fields = {f.name: f for f in fields_for(schema)}
+    assert all(f.check() == "required" for f in fields.values())
+    fields["flag"].widget.value = False
+    fields["mode"].widget.value = "exact"
+    fields["name"].widget.value = "x"
+    fields["ratio"].widget.value = "0.25"
+    assert [f.value() for f in fields.values()] == [False, "exact", "x", 0.25]
+    assert all(f.check() is None for f in fields.values())
+    fields["ratio"].widget.value = "2"
+    assert fields["ratio"].check() == "must be at most 1"
+
+
+def test_a_slider_can_land_on_its_default(client: JobServerClient) -> None:
+    delay = JobForm("slow", client=client).fields["delay"].widget
+    assert isinstance(delay, widgets.FloatSlider)
+    assert (delay.min, delay.max, delay.value) == (0, 60, 0.5)
+    assert delay.step == 0.1  # round steps, and the default is one of them
 
 
 def test_submit_runs_the_job_and_shows_output_and_result(client: JobServerClient) -> None:
@@ -114,12 +154,34 @@ def test_data_from_a_datafile_an_upload_a_document_and_inline(
     mean.submit()
     assert mean.view.wait(60).result == 4.0
 
+    before = client.datafile("widget.csv")["sha256"]
+    mean.upload.value = (
+        {
+            "name": "widget.csv",
+            "type": "text/csv",
+            "size": 10,
+            "content": memoryview(b"value\n9\n"),
+            "last_modified": datetime.datetime.now(datetime.timezone.utc),
+        },
+    )
+    assert "a datafile named widget.csv exists" in mean.message.value
+    assert client.datafile("widget.csv")["sha256"] == before  # nothing replaced unasked
+    mean.replace.value = True  # ticking "replace" sends the file that was held back
+    assert "uploaded widget.csv" in mean.message.value
+    assert client.datafile("widget.csv")["sha256"] != before
+
     local = tmp_path / "local.csv"
     local.write_text("value\n7\n")
     mean.upload_file(local)
     assert mean.datafile.value == "local.csv"
     mean.submit()
     assert mean.view.wait(60).result == 7.0
+    local.write_text("value\n8\n")
+    with pytest.raises(Conflict, match="exists"):
+        mean.upload_file(local)
+    mean.upload_file(local, overwrite=True)
+    mean.submit()
+    assert mean.view.wait(60).result == 8.0
 
     document = client.create_data(
         "widget doc", [{"value": 10}, {"value": 20}], datatype="dataframe"
@@ -144,9 +206,15 @@ def test_the_servers_refusal_is_shown_on_the_form(client: JobServerClient) -> No
 def test_a_view_of_a_finished_or_failed_job(client: JobServerClient) -> None:
     job = client.run("raises", kwargs={"message": "broken"})
     view = JobView(job.id, client)
-    assert view.wait(1).status == "failed"
+    assert view.wait(30).status == "failed"
     assert "ValueError: broken" in stream_text(view.result, "stderr")
     assert view.cancel_button.layout.display == "none"
+    done = client.run("echo", kwargs={"text": "again", "times": 2})
+    view = JobView(done, client)
+    assert view.wait(30).status == "succeeded"
+    assert stream_text(view.output) == "again\nagain\n"  # what it printed, shown after the fact
+    assert stream_text(view.output, "stderr") == "echoed 2 time(s)\n"
+    assert shown(view.result) == ["'againagain'"]
 
 
 def test_a_running_job_can_be_cancelled_from_its_view(client: JobServerClient) -> None:

@@ -4,11 +4,16 @@ The mapping follows ipywidgets' ``interact``: an integer or number with both bou
 slider, with one bound a bounded box, with none a box; a boolean is a checkbox; an enum a
 dropdown; a string a text field; lists, objects and anything else are JSON in a text area,
 checked as they are typed. A value that would be refused is marked before submission.
+
+A required parameter (one with no default) starts empty and is marked "required" until a
+value is given: a number is then typed into a text field, a boolean picked from a dropdown,
+so the form never sends a value the person did not choose.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -56,21 +61,28 @@ class Field:
         default = prop.get("default")
         layout = widgets.Layout(width="26em")
         nullable = "null" in kinds
+        unset = "default" not in prop  # nothing to start from: the person chooses
         if "enum" in prop:
             options = list(prop["enum"])
-            if not self.required and "default" not in prop:
+            if unset:
                 options = [None, *options]
             value = default if default in options else options[0]
             return widgets.Dropdown(options=options, value=value, layout=layout)
         if kinds == ["boolean"]:
+            if unset and self.required:
+                choices = [("", None), ("true", True), ("false", False)]
+                return widgets.Dropdown(options=choices, value=None, layout=layout)
             return widgets.Checkbox(value=bool(default), indent=False)
         low, high = prop.get("minimum"), prop.get("maximum")
+        if kinds in (["integer"], ["number"]) and unset and self.required:
+            hint = "an integer" if kinds == ["integer"] else "a number"
+            return widgets.Text(placeholder=hint, layout=layout)
         if kinds in (["integer"], ["number"]) and not nullable:
             integer = kinds == ["integer"]
             start = default if default is not None else (low if low is not None else 0)
             if low is not None and high is not None:
                 kind = widgets.IntSlider if integer else widgets.FloatSlider
-                extra = {} if integer else {"step": (high - low) / 100 or 0.01}
+                extra = {} if integer else {"step": _step(low, high, start)}
                 return kind(value=start, min=low, max=high, layout=layout, **extra)
             if low is not None or high is not None:
                 kind = widgets.BoundedIntText if integer else widgets.BoundedFloatText
@@ -93,11 +105,9 @@ class Field:
         if not isinstance(self.widget, (widgets.Text, widgets.Textarea)):
             return raw
         if raw.strip() == "":
-            if not self.required:
+            if not self.required or "null" not in self.kinds:
                 return UNSET
-            if self.kinds == ["string"]:
-                return ""
-            return None if "null" in self.kinds else UNSET
+            return None
         if "string" in self.kinds and set(self.kinds) <= {"string", "null"}:
             return raw
         return json.loads(raw)
@@ -108,7 +118,10 @@ class Field:
         try:
             value = self.value()
         except ValueError as exc:
-            problem = f"not valid JSON: {exc}"
+            if self.kinds and set(self.kinds) <= {"integer", "number", "null"}:
+                problem = f"must be {' or '.join(self.kinds)}"
+            else:
+                problem = f"not valid JSON: {exc}"
         else:
             if value is UNSET:
                 problem = "required" if self.required else None
@@ -170,6 +183,15 @@ def check(prop: dict[str, Any], value: Any) -> str | None:
     if prop.get("anyOf"):
         return "does not fit any of the allowed forms"
     return None
+
+
+def _step(low: float, high: float, start: float) -> float:
+    """A round slider step, about a hundredth of the range, fine enough to land on the
+    start value (a default of 0.5 on 0..60 gets 0.1, not 0.6)."""
+    step = 10.0 ** math.floor(math.log10((high - low) / 100)) if high > low else 0.01
+    while step > 1e-9 and not math.isclose(round((start - low) / step) * step, start - low):
+        step /= 10
+    return step
 
 
 def _kinds(prop: dict[str, Any]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import pathlib
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..client import Job, JobServerClient
-from ..errors import JobServerError
+from ..errors import Conflict, JobServerError
 from .fields import UNSET, Field, fields_for
 from .view import JobView
 
@@ -42,6 +43,10 @@ class JobForm(widgets.VBox):
         self.data_kind = widgets.ToggleButtons(options=[NO_DATA], description="Data")
         self.datafile = widgets.Dropdown(description="Datafile")
         self.upload = widgets.FileUpload(description="Upload", multiple=False)
+        self.replace = widgets.Checkbox(
+            value=False, description="replace a datafile of the same name", indent=False
+        )
+        self._held: dict[str, Any] | None = None  # an upload that waits for "replace"
         self.document = widgets.Dropdown(description="Document")
         self.inline = widgets.Textarea(
             placeholder='JSON, e.g. [{"value": 1}, {"value": 2}]',
@@ -60,6 +65,7 @@ class JobForm(widgets.VBox):
         self.picker.observe(lambda _: self._show_script(), names="value")
         self.data_kind.observe(lambda _: self._show_data(), names="value")
         self.upload.observe(self._uploaded, names="value")
+        self.replace.observe(self._replace_ticked, names="value")
         self.inline.observe(lambda _: self._check(), names="value")
         self.run_button.on_click(lambda _: self._run_clicked())
         super().__init__(
@@ -97,7 +103,7 @@ class JobForm(widgets.VBox):
         kind = self.data_kind.value
         if kind == DATAFILE:
             self.refresh_datafiles()
-            self.data_box.children = [widgets.HBox([self.datafile, self.upload])]
+            self.data_box.children = [widgets.HBox([self.datafile, self.upload, self.replace])]
         elif kind == DOCUMENT:
             documents, _ = self.client.data_documents(limit=1000)
             self.document.options = [(f"{d['name']} ({d['datatype']})", d["id"]) for d in documents]
@@ -116,14 +122,28 @@ class JobForm(widgets.VBox):
 
     def _uploaded(self, change: dict[str, Any]) -> None:
         for item in change["new"] or ():
-            name = item["name"]
-            try:
-                self.client.upload(bytes(item["content"]), name, overwrite=True)
-            except JobServerError as exc:
-                self._say(exc.message)
-                return
-            self.refresh_datafiles(select=name)
-            self._say(f"uploaded {name}", ok=True)
+            self._send_upload(item)
+
+    def _replace_ticked(self, change: dict[str, Any]) -> None:
+        if change["new"] and self._held is not None:
+            self._send_upload(self._held)
+
+    def _send_upload(self, item: dict[str, Any]) -> None:
+        """Upload a file picked in the browser; an existing datafile is replaced only when
+        "replace" is ticked (ticking it then sends the file that was held back)."""
+        name = item["name"]
+        self._held = None
+        try:
+            self.client.upload(bytes(item["content"]), name, overwrite=self.replace.value)
+        except Conflict:
+            self._held = item
+            self._say(f"a datafile named {name} exists: tick 'replace' to replace it")
+            return
+        except JobServerError as exc:
+            self._say(exc.message)
+            return
+        self.refresh_datafiles(select=name)
+        self._say(f"uploaded {name}", ok=True)
 
     # --- choosing data from Python --------------------------------------------------------
 
@@ -142,9 +162,10 @@ class JobForm(widgets.VBox):
         self.inline_datatype.value = datatype
         self.inline.value = json.dumps(data)
 
-    def upload_file(self, path: str | pathlib.Path) -> None:
-        """Upload a local file and choose it (what the Upload button does)."""
-        meta = self.client.upload(path, overwrite=True)
+    def upload_file(self, path: str | pathlib.Path, overwrite: bool = False) -> None:
+        """Upload a local file and choose it (what the Upload button does); replacing a
+        datafile of the same name needs ``overwrite``."""
+        meta = self.client.upload(path, overwrite=overwrite)
         self.data_kind.value = DATAFILE
         self.refresh_datafiles(select=meta["name"])
 
@@ -216,4 +237,5 @@ class JobForm(widgets.VBox):
 
     def _say(self, text: str, ok: bool = False) -> None:
         colour = "#1e7d32" if ok else "#c62828"
-        self.message.value = f'<span style="color:{colour}">{text}</span>' if text else ""
+        safe = html.escape(text)
+        self.message.value = f'<span style="color:{colour}">{safe}</span>' if text else ""

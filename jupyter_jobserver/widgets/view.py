@@ -13,6 +13,7 @@ from ..client import FINISHED, Job, JobServerClient
 
 class JobView(widgets.VBox):
     """Watches a job through its event stream (not by polling) and shows what it does.
+    A job that has already ended is shown the same way: the stream replays its output.
 
     ``view.wait()`` blocks until the job has ended and returns it.
     """
@@ -43,7 +44,7 @@ class JobView(widgets.VBox):
         )
         self._done = threading.Event()
         self._show_status()
-        if self.job.finished or not follow:
+        if not follow:
             self._finish(self.job.record)
         else:
             threading.Thread(
