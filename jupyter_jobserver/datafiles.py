@@ -33,6 +33,7 @@ import pathlib
 import re
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -51,9 +52,12 @@ _RESERVED = {
     "PRN",
     "AUX",
     "NUL",
-    *(f"COM{i}" for i in range(10)),
-    *(f"LPT{i}" for i in range(10)),
+    *(f"{port}{i}" for port in ("COM", "LPT") for i in [*"0123456789", *"¹²³"]),
 }
+#: Unicode categories never allowed in a name: controls (C0 and C1), invisible format
+#: characters (zero-width space, bidi overrides that make a name read otherwise, BOM),
+#: line and paragraph separators, and lone surrogates
+_HIDDEN = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 _BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 _SAFE_USER = re.compile(r"[^A-Za-z0-9._-]")
 #: the part of a multipart body whose form field is named exactly "file"
@@ -106,22 +110,28 @@ class DataFiles:
 
     def check_name(self, name: str) -> str:
         """The name if it is a safe datafile name, else a 400 that says what is wrong."""
-        if not name or len(name) > 255:
-            raise InvalidRequest("a datafile name has 1 to 255 characters")
+        if not name:
+            raise InvalidRequest("a datafile name cannot be empty")
+        size = len(name.encode("utf-8", "surrogatepass"))
+        if size > 255:
+            raise InvalidRequest(
+                f"a datafile name is at most 255 bytes in UTF-8 (file systems allow no more); "
+                f"this one is {size}"
+            )
         if name in (".", "..") or ".." in name.split("."):
             raise InvalidRequest(f"{name!r} is not a datafile name: '..' is not allowed")
         if name.startswith("."):
             raise InvalidRequest(f"{name!r} is not a datafile name: it may not start with a dot")
-        if _BAD_CHARS.search(name):
+        if _BAD_CHARS.search(name) or any(unicodedata.category(c) in _HIDDEN for c in name):
             raise InvalidRequest(
-                f"{name!r} is not a datafile name: no path separators, control characters "
-                'or any of :*?"<>|'
+                f"{name!r} is not a datafile name: no path separators, control or invisible "
+                'formatting characters, or any of :*?"<>|'
             )
         if name != name.strip() or name.endswith("."):
             raise InvalidRequest(
                 f"{name!r} is not a datafile name: it may not end with a space or dot"
             )
-        if name.split(".")[0].upper() in _RESERVED:
+        if name.split(".")[0].rstrip(" ").upper() in _RESERVED:
             raise InvalidRequest(f"{name!r} is not a datafile name: it is a reserved device name")
         extension = self.extension(name)
         if extension not in self.extensions:
@@ -252,7 +262,14 @@ class DataFiles:
                 f"{name} is {size:,} bytes; files over {self.max_convert_size:,} bytes are not "
                 "converted (read it with format=raw)"
             )
-        return FORMATS[fmt], await asyncio.to_thread(_convert, location.path, fmt)
+        try:
+            return FORMATS[fmt], await asyncio.to_thread(_convert, location.path, fmt)
+        except ValueError as exc:  # bad JSON, a broken CSV, an empty file, text that is not UTF-8
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidRequest(
+                f"{name} cannot be read as a table, so it cannot be shown as {fmt} ({reason}); "
+                "read it with format=raw"
+            ) from None
 
     # --- changing ----------------------------------------------------------------------
 

@@ -6,8 +6,11 @@ import asyncio
 import hashlib
 import os
 import pathlib
+from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 from conftest import Api
 
@@ -177,7 +180,14 @@ HOSTILE = [
     "no-extension",
     "script.py",
     "x" * 300 + ".csv",
+    "é" * 130 + ".csv",  # 130 characters, but 264 bytes: too long for a file system
     "colon:.csv",
+    "a\x85b.csv",  # a C1 control character
+    "\u202egnp.csv",  # a right-to-left override, so the name reads otherwise
+    "zero\u200bwidth.csv",
+    "bom\ufeff.csv",
+    "CON .csv",
+    "COM\u00b9.csv",
 ]
 
 
@@ -193,6 +203,32 @@ async def test_hostile_names_are_refused_and_touch_nothing(
         assert answer.code == 400, (method, name, answer)
         assert answer.json["error"] == "invalid_request"
     assert sorted(p.name for p in data_dir.parent.rglob("*")) == before
+
+
+async def test_names_in_any_script_round_trip(api: Api, data_dir: pathlib.Path) -> None:
+    for name in ("данные.csv", "数据.csv", "café.csv", "🌊 levels.csv"):
+        put = await api.call("PUT", ("datafiles", name), raw=b"value\n1\n")
+        assert put.code == 201, (name, put)
+        assert put.json["name"] == name
+        assert put.headers["Location"].endswith("/datafiles/" + quote(name, safe=""))
+        raw = await api.call("GET", ("datafiles", name), params={"format": "raw"})
+        assert raw.code == 200 and raw.body == b"value\n1\n"
+        disposition = raw.headers["Content-Disposition"]
+        assert disposition.endswith("filename*=UTF-8''" + quote(name, safe=""))
+        assert (data_dir / name).read_bytes() == b"value\n1\n"
+    names = [f["name"] for f in (await api.get("datafiles")).json["datafiles"]]
+    assert {"данные.csv", "数据.csv", "café.csv", "🌊 levels.csv"} <= set(names)
+
+
+async def test_files_that_are_not_tables_say_so(api: Api, data_dir: pathlib.Path) -> None:
+    (data_dir / "broken.json").write_text("{not json")
+    (data_dir / "quote.csv").write_text('a,b\n"1,2\n')
+    (data_dir / "empty.csv").write_text("")
+    for name in ("broken.json", "quote.csv", "empty.csv"):
+        answer = await api.get(f"datafiles/{name}", params={"format": "csv"})
+        assert answer.code == 400, (name, answer)
+        assert f"{name} cannot be read as a table" in answer.json["message"]
+        assert "format=raw" in answer.json["message"]
 
 
 async def test_symlinks_out_of_the_folder_are_refused(
@@ -250,6 +286,33 @@ async def test_size_limit_and_quota_answer_413_and_leave_nothing(
     )
     assert chunked.code == 413
     assert not (data_dir / "streamed.csv").exists()
+    assert leftovers(data_dir) == []
+
+
+async def test_a_chunked_upload_far_over_the_limit_gets_the_reason(
+    jobserver: Any,
+    jp_serverapp: Any,
+    http_server_client: Any,  # the server listens on jp_http_port
+    jp_http_port: int,
+    jp_base_url: str,
+    data_dir: pathlib.Path,
+) -> None:
+    jobserver.datafiles.max_file_size = 10_000
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while sent < 8 << 20:  # 800 times the limit, in chunks: no length up front
+            sent += 1 << 16
+            yield b"1\n" * (1 << 15)
+
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}jobserver/api/datafiles/endless.csv"
+    token = jp_serverapp.identity_provider.token
+    async with httpx.AsyncClient(headers={"Authorization": f"token {token}"}) as client:
+        answer = await client.put(url, content=endless())
+    assert answer.status_code == 413  # a reason, not a dropped connection or a bare 400
+    assert "at most 10,000 bytes" in answer.json()["message"]
+    assert not (data_dir / "endless.csv").exists()
     assert leftovers(data_dir) == []
 
 

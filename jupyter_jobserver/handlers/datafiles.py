@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from typing import Any
+from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -18,6 +19,10 @@ AUTH_RESOURCE = "jobserver"
 UPLOAD_READ_SIZE = 1 << 20
 #: slack on top of the file size limit for a multipart body's own headers
 MULTIPART_OVERHEAD = 1 << 20
+#: how much more of a refused body (one sent in chunks, its size unknown until it is over
+#: the limit) is read and dropped, so that the client gets the 413 and its reason: a
+#: client reads no answer before it has sent its body; beyond this the connection closes
+DRAIN = 64 << 20
 
 
 class DataFilesHandler(JobServerHandler):
@@ -61,7 +66,7 @@ class DataFileHandler(JobServerHandler):
                     f"the upload is {int(length):,} bytes; datafiles may be at most {limit:,} bytes"
                 )
         connection: Any = self.request.connection  # an HTTP1Connection while reading
-        connection.set_max_body_size(limit + MULTIPART_OVERHEAD if limit else 1 << 62)
+        connection.set_max_body_size(limit + MULTIPART_OVERHEAD + DRAIN if limit else 1 << 62)
         _larger_reads(connection)
         shared = self.bool_argument("shared")
         if shared and not (files.per_user and self.user.admin):
@@ -98,7 +103,7 @@ class DataFileHandler(JobServerHandler):
         if fmt == "raw":
             location = await asyncio.to_thread(files.existing, self.user, name)
             self.set_header("Content-Type", FORMATS["raw"])
-            self.set_header("Content-Disposition", f'attachment; filename="{location.name}"')
+            self.set_header("Content-Disposition", attachment(location.name))
             with location.path.open("rb") as f:
                 while chunk := await asyncio.to_thread(f.read, 1 << 20):
                     self.write(chunk)
@@ -157,3 +162,10 @@ def _larger_reads(connection: Any) -> None:
     connection.params = copy.copy(params)
     connection.params.chunk_size = UPLOAD_READ_SIZE
     stream.read_chunk_size = max(stream.read_chunk_size, UPLOAD_READ_SIZE)
+
+
+def attachment(name: str) -> str:
+    """``Content-Disposition`` for a download: a plain ASCII name for old clients, and
+    the exact name in UTF-8 as RFC 6266 / 5987 say (a header cannot carry it as is)."""
+    plain = "".join(c if " " <= c < "\x7f" and c not in '"\\%' else "_" for c in name)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
