@@ -76,8 +76,10 @@ def validate(datatype: str, payload: Any) -> None:
         return
     if datatype in ("dataframe", "timeseries"):
         _check_table(payload, datatype)
-        if datatype == "timeseries" and isinstance(payload, (list, dict)) and not payload:
-            raise ValueError("a timeseries needs at least one row")
+        if datatype == "timeseries":
+            if isinstance(payload, (list, dict)) and not payload:
+                raise ValueError("a timeseries needs at least one row")
+            _check_times(payload)
     elif datatype == "series":
         if not isinstance(payload, (list, dict)):
             raise ValueError("a series is a list, or an object of index to value")
@@ -133,13 +135,88 @@ def _check_table(payload: Any, datatype: str) -> None:
     )
 
 
+def _check_times(payload: Any) -> None:
+    """A timeseries' times must be times: numbers would silently become nanoseconds
+    since 1970, and any other text fails only later, in the job."""
+    source, values = _time_values(payload)
+    if source is None:
+        return  # already typed as times (a DataFrame sent with a DatetimeIndex)
+    from .query import parse_time
+
+    for value in values:
+        if value is None:
+            continue
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            parse_time(value)
+        except ValueError:
+            raise ValueError(
+                f"a timeseries takes its times from {source}, and {value!r} is not a time: "
+                "use ISO 8601 text such as '2026-01-31' or '2026-01-31T12:00:00Z', and name "
+                f"the column one of {', '.join(TIME_COLUMNS)} or put it first"
+            ) from None
+
+
+def _time_values(payload: Any) -> tuple[str | None, list[Any]]:
+    """Where the times of a timeseries payload are (as ``_timeseries`` reads them), and
+    their values; ``None`` when the payload says they are times already."""
+    if isinstance(payload, dict) and "columns" in payload and "data" in payload:
+        if str(payload.get("index_dtype") or "").startswith("datetime"):
+            return None, []
+        index = payload.get("index")
+        if index is not None and not _positions(index):
+            return "the index", index
+        column = _time_column(payload["columns"])
+        at = payload["columns"].index(column)
+        return f"column {column!r}", [row[at] for row in payload["data"]]
+    if isinstance(payload, list):
+        names: dict[str, None] = {}
+        for row in payload:
+            names.update(dict.fromkeys(row))
+        column = _time_column(list(names))
+        return f"column {column!r}", [row.get(column) for row in payload]
+    column = _time_column(list(payload))
+    return f"column {column!r}", payload[column]
+
+
+def _time_column(columns: list[Any]) -> Any:
+    named = [c for c in columns if str(c).lower() in TIME_COLUMNS]
+    if named:
+        return named[0]
+    if not columns:
+        raise ValueError("a timeseries needs a column of times")
+    return columns[0]
+
+
+def _positions(index: Any) -> bool:
+    """Is this index just the row numbers (as a table with no index of its own has)?"""
+    return isinstance(index, list) and index == list(range(len(index)))
+
+
 def _check_array(payload: Any) -> None:
     data = payload.get("data") if isinstance(payload, dict) else payload
     if isinstance(payload, dict) and "data" not in payload:
         raise ValueError('an ndarray object needs "data"')
     if not isinstance(data, list):
         raise ValueError("an ndarray is a (nested) list of numbers")
-    _shape(data)
+    found = _shape(data)
+    shape = payload.get("shape") if isinstance(payload, dict) else None
+    if shape is not None:
+        if not isinstance(shape, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+        ):
+            raise ValueError("an ndarray's 'shape' is a list of whole numbers")
+        count = 1
+        for n in found:
+            count *= n
+        wanted = 1
+        for n in shape:
+            wanted *= n
+        if wanted != count:
+            raise ValueError(
+                f"an ndarray of shape {shape} needs {wanted} values; 'data' has {count}"
+            )
 
 
 def _shape(data: Any) -> tuple[int, ...]:
@@ -264,14 +341,25 @@ def _frame(payload: Any) -> Any:
 def _timeseries(frame: Any) -> Any:
     import pandas as pd
 
-    if not isinstance(frame.index, pd.RangeIndex):
-        frame.index = pd.to_datetime(frame.index)
+    if isinstance(frame.index, pd.DatetimeIndex):
         return frame
-    named = [c for c in frame.columns if str(c).lower() in TIME_COLUMNS]
-    column = named[0] if named else frame.columns[0]
-    frame = frame.set_index(column)
-    frame.index = pd.to_datetime(frame.index)
+    if not _positions(list(frame.index)):
+        frame.index = _times(frame.index)
+        return frame
+    frame = frame.set_index(_time_column(list(frame.columns)))
+    frame.index = _times(frame.index)
     return frame
+
+
+def _times(values: Any) -> Any:
+    """ISO 8601 times as a DatetimeIndex, each read on its own (dates and date-times may
+    mix); if some carry a zone, all are in UTC (a time without one is taken as UTC)."""
+    import pandas as pd
+
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601"))
+    except ValueError:  # zoned and unzoned times together
+        return pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601", utc=True))
 
 
 # --- plug-ins ------------------------------------------------------------------------

@@ -33,7 +33,16 @@ from typing import Any
 from .errors import Conflict, InvalidRequest, LimitReached, NotFound, PermissionDenied
 from .events import JobEvents, Subscription
 from .executor import Executor, Outcome, Task
-from .models import ACTIVE, FINISHED, JobCreate, JobEdit, JobQuery, JobRerun, Status
+from .models import (
+    ACTIVE,
+    FINISHED,
+    JobCreate,
+    JobDelete,
+    JobEdit,
+    JobQuery,
+    JobRerun,
+    Status,
+)
 from .query import Logical, Node, any_of, parse_filter, parse_sort, utcnow
 from .scripts import Script, ScriptRegistry
 from .store import RawJSON, ResultFile, StoreRunner
@@ -314,9 +323,7 @@ class JobService:
         offset: int = 0,
     ) -> tuple[list[dict], int]:
         """Jobs the user may see, filtered by simple query parameters."""
-        spec = any_of(status=status, script=script, owner=owner, tags=tag)
-        for value in status or ():
-            _status("status", value)
+        spec = job_filter(status=status, script=script, owner=owner, tag=tag)
         return await self.query(user, JobQuery(filter=spec, sort=sort, limit=limit, offset=offset))
 
     async def query(self, user: User, request: JobQuery) -> tuple[builtins.list[dict], int]:
@@ -451,7 +458,7 @@ class JobService:
         job = await self._owned(user, job_id)
         await self._delete([job], user)
 
-    async def delete_many(self, user: User, request: JobQuery) -> int:
+    async def delete_many(self, user: User, request: JobDelete) -> int:
         """Delete every job of the user's that matches the filter."""
         where = parse_filter(request.filter) if request.filter else None
         mine = Logical("$and", (_where("owner", user.name),) + ((where,) if where else ()))
@@ -893,6 +900,20 @@ def _result(outcome: Outcome) -> Any:
 def _remove(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
+
+
+def job_filter(
+    *,
+    status: list[str] | None = None,
+    script: list[str] | None = None,
+    owner: list[str] | None = None,
+    tag: list[str] | None = None,
+) -> dict[str, Any]:
+    """The filter that simple query parameters stand for; an unknown status is a 400
+    (it would match nothing, or, left out, everything)."""
+    for value in status or ():
+        _status("status", value)
+    return any_of(status=status, script=script, owner=owner, tags=tag)
 
 
 def _status(field: str, value: str) -> str:

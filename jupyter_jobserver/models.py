@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import InvalidRequest
 
+#: the largest offset or revision: a whole number every JSON reader keeps exactly
+MAX_COUNT = 2**53
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 64
 
@@ -62,7 +64,9 @@ DataBinding = Annotated[
     DatafileBinding | StoredDataBinding | RawDataBinding, Field(discriminator="type")
 ]
 
-Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG_LENGTH, pattern=r"^[^\x00-\x1f]+$")]
+#: no control characters (C0, DEL or C1) in a tag or a name
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG_LENGTH, pattern=PRINTABLE)]
 Timeout = Annotated[float, Field(gt=0)]
 
 
@@ -114,10 +118,16 @@ class JobQuery(_Model):
     filter: dict[str, Any] = Field(default_factory=dict)
     sort: str | dict[str, int] | list[list[Any]] | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+class JobDelete(_Model):
+    """Body of ``DELETE jobs``: which of your jobs to delete (``{}`` matches them all)."""
+
+    filter: dict[str, Any]
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=PRINTABLE)]
 Datatype = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -135,7 +145,7 @@ class DataReplace(DataCreate):
     """Body of ``PUT data/{id}``: the whole document anew. ``revision``, when given, must
     be the document's current revision."""
 
-    revision: Annotated[int, Field(ge=1)] | None = None
+    revision: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None
 
 
 class DataEdit(_Model):
@@ -147,7 +157,7 @@ class DataEdit(_Model):
     data: Any = None
     description: Annotated[str, Field(max_length=10_000)] | None = None
     public: bool | None = None
-    revision: Annotated[int, Field(ge=1)] | None = None
+    revision: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None
 
     @field_validator("name", "datatype", "public", "revision", mode="before")
     @classmethod

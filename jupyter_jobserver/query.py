@@ -194,6 +194,11 @@ def _value(field: str, kind: str, value: Any, op: str) -> Any:
     if kind in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidRequest(f"{field}: {op} needs a number, not {_json_kind(value)}")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            try:  # beyond what a store keeps as an integer: compare it as a float
+                return float(value)
+            except OverflowError:
+                raise InvalidRequest(f"{field}: {op} takes a number of sensible size") from None
         return value
     if kind == "time":
         if not isinstance(value, str):

@@ -49,6 +49,16 @@ def dumps(value: Any) -> str:
     return json.dumps(to_jsonable(value), allow_nan=False, separators=(",", ":"))
 
 
+def loads_strict(text: str | bytes) -> Any:
+    """Parse JSON as the standard defines it: Python's parser also takes ``NaN`` and
+    ``Infinity``, which no other JSON reader (nor SQLite's) accepts."""
+    return json.loads(text, parse_constant=_not_json)
+
+
+def _not_json(word: str) -> Any:
+    raise ValueError(f"{word} is not JSON (NaN and infinities have no JSON form; use null)")
+
+
 def to_jsonable(value: Any) -> Any:
     """Return a structure of JSON types that stands for ``value``."""
     if value is None or isinstance(value, (bool, str)):

@@ -369,3 +369,49 @@ async def test_a_job_cancelled_while_its_data_is_read_never_runs(
     assert final["started"] is None
     assert jobserver.executor.running() == []
     assert not (pathlib.Path(jobserver.jobs_dir) / job["id"]).exists()
+
+
+async def test_timeseries_need_times_and_arrays_their_shape(api: Api) -> None:
+    no_times = [{"value": 1.5, "b": 3}, {"value": 2, "b": 4}]
+    for body, words in [
+        (
+            {"name": "t", "datatype": "timeseries", "data": no_times},
+            "takes its times from column 'value', and 1.5 is not a time",
+        ),
+        (
+            {"name": "t", "datatype": "timeseries", "data": [{"date": "soon", "v": 1}]},
+            "'soon' is not a time",
+        ),
+        (
+            {"name": "a", "datatype": "ndarray", "data": {"data": [1, 2, 3], "shape": [2, 2]}},
+            "needs 4 values; 'data' has 3",
+        ),
+    ]:
+        answer = await api.post("data", body)
+        assert answer.code == 400, body
+        assert words in answer.json["message"], answer.json
+        job = await api.post(
+            "jobs",
+            {
+                "script": "describe_data",
+                "data": {"type": "raw_data", "datatype": body["datatype"], "data": body["data"]},
+            },
+        )
+        assert job.code == 400
+        assert words in job.json["message"]
+    table = await make(api, name="plain", datatype="dataframe", data=no_times)
+    retyped = await api.patch(f"data/{table['id']}", {"datatype": "timeseries"})
+    assert retyped.code == 400
+    assert (await api.get(f"data/{table['id']}")).json["datatype"] == "dataframe"
+    dated = await api.run(
+        "describe_data",
+        data={
+            "type": "raw_data",
+            "datatype": "timeseries",
+            "data": [{"v": 1, "Date": "2026-01-01"}, {"v": 2, "Date": "2026-01-02T06:00:00Z"}],
+        },
+    )
+    assert dated["result"]["index"] == "DatetimeIndex"
+    assert dated["result"]["columns"] == ["v"]  # the named column gave the times
+    huge = await api.patch(f"data/{table['id']}", {"revision": 2**70, "name": "x"})
+    assert huge.code == 400

@@ -396,3 +396,63 @@ async def test_null_is_refused_where_it_would_erase(api: Api) -> None:
         assert "may not be null" in answer.json["message"]
     cleared = await api.patch(f"jobs/{job['id']}", {"timeout": None, "data": None})
     assert cleared.code == 200
+
+
+async def test_bulk_delete_never_deletes_more_than_was_asked(api: Api) -> None:
+    kept = await api.run("echo", kwargs={"text": "keep"})
+    failed = await api.run("raises")
+    for params, body, words in [
+        ({"stauts": "failed"}, None, "unknown query parameter 'stauts'"),
+        ({"status": "bogus"}, None, "unknown status 'bogus'"),
+        ({"status": "failed"}, {"filter": {}}, "not both"),
+        (None, {}, "filter"),
+        (None, {"filter": {"script": "raises"}, "limit": 1}, "limit"),
+        (None, {"filter": {"$where": "1"}}, "$where"),
+    ]:
+        if body is None:
+            answer = await api.delete("jobs", params=params)
+        else:
+            answer = await api.call("DELETE", "jobs", body, params=params)
+        assert answer.code == 400, (params, body, answer)
+        assert words in answer.json["message"], (params, body, answer.json)
+    assert (await api.get("jobs")).json["total"] == 2  # nothing was deleted by any of them
+    assert (await api.get("jobs", params={"stauts": "failed"})).code == 400
+    gone = await api.call("DELETE", "jobs", {"filter": {"status": "failed"}})
+    assert gone.json == {"deleted": 1}
+    assert [j["id"] for j in (await api.get("jobs")).json["jobs"]] == [kept["id"]]
+    assert (await api.get(f"jobs/{failed['id']}")).code == 404
+
+
+async def test_bodies_no_json_reader_could_read_are_refused(api: Api) -> None:
+    deep_kwargs = '{"script": "echo", "kwargs": {"text": ' + "[" * 5000 + "]" * 5000 + "}}"
+    deep_filter = '{"filter": ' + '{"$and": [' * 2000 + "{}" + "]}" * 2000 + "}"
+    for method, path, raw, words in [
+        ("POST", "jobs", b'{"script": "add", "args": [NaN, 1], "run": true}', "NaN is not JSON"),
+        ("POST", "jobs", b'{"script": "echo", "timeout": Infinity}', "Infinity is not JSON"),
+        ("POST", "jobs", deep_kwargs.encode(), "nested too deeply"),
+        ("POST", "jobs/query", deep_filter.encode(), "nested too deeply"),
+    ]:
+        answer = await api.call(method, path, raw=raw)
+        assert answer.code == 400, (path, raw[:60], answer)
+        assert words in answer.json["message"], answer.json
+    assert (await api.get("jobs")).json["total"] == 0  # nothing half-made stays behind
+    job = (await api.post("jobs", {"script": "echo", "kwargs": {"text": "x"}})).json
+    nan = await api.call("PATCH", f"jobs/{job['id']}", raw=b'{"kwargs": {"text": NaN}}')
+    assert nan.code == 400
+    assert (await api.get(f"jobs/{job['id']}")).json["kwargs"] == {"text": "x"}
+
+
+async def test_numbers_too_large_for_the_store_are_refused_or_compared(api: Api) -> None:
+    done = await api.run("echo", kwargs={"text": "x"})
+    for answer in [
+        await api.get("jobs", params={"offset": 2**63}),
+        await api.post("jobs/query", {"offset": 2**63}),
+        await api.get("data", params={"offset": 2**63}),
+    ]:
+        assert answer.code == 400, answer
+        assert "offset" in answer.json["message"]
+    huge = await api.post("jobs/query", {"filter": {"time_sec": {"$lt": 10**30}}})
+    assert huge.code == 200
+    assert [j["id"] for j in huge.json["jobs"]] == [done["id"]]
+    absurd = await api.post("jobs/query", {"filter": {"time_sec": {"$lt": 10**400}}})
+    assert absurd.code == 400

@@ -14,13 +14,15 @@ import time
 from collections.abc import AsyncGenerator
 from http.client import responses
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..errors import InvalidRequest, JobServerError
-from ..serialize import dumps_with_raw
+from ..models import MAX_COUNT
+from ..serialize import dumps_with_raw, loads_strict
 from ..users import User
 
 if TYPE_CHECKING:
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 KEEPALIVE = 15.0
 #: request bodies larger than this are decoded off the event loop
 LARGE_BODY = 1 << 20
+
+#: query parameters Jupyter Server itself reads on any request (authentication, XSRF)
+JUPYTER_ARGUMENTS = frozenset({"token", "_xsrf"})
 
 _HTTP_CODES = {
     400: "invalid_request",
@@ -65,10 +70,23 @@ class JobServerHandler(APIHandler):
             return None
         try:
             if len(body) > LARGE_BODY:
-                return await asyncio.to_thread(json.loads, body)
-            return json.loads(body)
+                return await asyncio.to_thread(loads_strict, body)
+            return loads_strict(body)
+        except RecursionError:
+            raise InvalidRequest("the request body is nested too deeply") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+
+    def only_arguments(self, *names: str) -> None:
+        """A 400 for a query parameter this endpoint does not know (a misspelt filter
+        would otherwise be ignored, and match more than was meant)."""
+        unknown = sorted(set(self.request.query_arguments) - set(names) - JUPYTER_ARGUMENTS)
+        if unknown:
+            known = ", ".join(names) or "none"
+            raise InvalidRequest(
+                f"unknown query parameter {', '.join(map(repr, unknown))}; this endpoint "
+                f"takes: {known}"
+            )
 
     def bool_argument(self, name: str, default: bool = False) -> bool:
         raw = self.get_query_argument(name, None)
@@ -90,9 +108,9 @@ class JobServerHandler(APIHandler):
             value = int(raw)
         except ValueError:
             raise InvalidRequest(f"{name} must be a whole number, not {raw!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            raise InvalidRequest(f"{name} must be {bounds}, not {value}")
+        top = MAX_COUNT if maximum is None else maximum
+        if not minimum <= value <= top:
+            raise InvalidRequest(f"{name} must be between {minimum} and {top}, not {value}")
         return value
 
     def float_argument(self, name: str, default: float | None) -> float | None:
@@ -120,8 +138,9 @@ class JobServerHandler(APIHandler):
         self.finish(dumps_with_raw(model))
 
     def location(self, *parts: str) -> str:
+        """The URL path of a resource, each part percent-encoded (a header is Latin-1)."""
         base = self.jobserver.server.base_url.rstrip("/")
-        return "/".join([base, "jobserver", "api", *parts])
+        return "/".join([base, "jobserver", "api", *(quote(p, safe="") for p in parts)])
 
     async def stream_events(
         self, events: AsyncGenerator[dict[str, Any], None], first: bool = True

@@ -5,9 +5,9 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..errors import NotFound
-from ..models import JobCreate, JobEdit, JobQuery, JobRerun, parse
-from ..query import any_of
+from ..errors import InvalidRequest, NotFound
+from ..jobs import job_filter
+from ..models import JobCreate, JobDelete, JobEdit, JobQuery, JobRerun, parse
 from .base import JobServerHandler
 
 AUTH_RESOURCE = "jobserver"
@@ -22,6 +22,7 @@ class JobsHandler(JobServerHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        self.only_arguments("status", "script", "owner", "mine", "tag", "sort", "limit", "offset")
         jobs, total = await self.jobserver.jobs.list(
             self.user,
             status=self.list_argument("status"),
@@ -48,15 +49,25 @@ class JobsHandler(JobServerHandler):
     @web.authenticated
     @authorized
     async def delete(self) -> None:
-        spec = any_of(
-            status=self.list_argument("status"),
-            script=self.list_argument("script"),
-            tags=self.list_argument("tag"),
-        )
+        # a typo here must not widen what is deleted: every part of the request is checked
+        self.only_arguments("status", "script", "tag")
         body = await self.json_body()
         if body is not None:
-            spec = parse(JobQuery, body).filter
-        deleted = await self.jobserver.jobs.delete_many(self.user, JobQuery(filter=spec))
+            if any(self.get_query_arguments(name) for name in ("status", "script", "tag")):
+                raise InvalidRequest(
+                    "say which jobs to delete with query parameters or with a JSON body "
+                    '({"filter": ...}), not both'
+                )
+            request = parse(JobDelete, body)
+        else:
+            request = JobDelete(
+                filter=job_filter(
+                    status=self.list_argument("status"),
+                    script=self.list_argument("script"),
+                    tag=self.list_argument("tag"),
+                )
+            )
+        deleted = await self.jobserver.jobs.delete_many(self.user, request)
         self.send({"deleted": deleted})
 
 

@@ -278,7 +278,7 @@ class SQLiteStore(Store):
                 if key not in JOB_FIELDS:  # it becomes part of the SQL text
                     raise ValueError(f"not a job field: {key!r}")
                 body_paths.append(f"'$.{key}', json(?)")
-                body_params.append(json.dumps(value, separators=(",", ":")))
+                body_params.append(json.dumps(value, separators=(",", ":"), allow_nan=False))
         if body_paths:
             assignments.append(f"body = json_set(body, {', '.join(body_paths)})")
             params.extend(body_params)
@@ -429,7 +429,7 @@ def _split_job(job: dict[str, Any]) -> tuple[dict[str, Any], str, str | None]:
     columns["public"] = int(bool(columns["public"]))
     body = {k: v for k, v in job.items() if k not in JOB_COLUMNS and k != "result"}
     result = job.get("result")
-    return columns, json.dumps(body, separators=(",", ":")), _result_text(result)
+    return columns, json.dumps(body, separators=(",", ":"), allow_nan=False), _result_text(result)
 
 
 _DATA_SELECT = ", ".join(DATA_COLUMNS)
@@ -460,7 +460,7 @@ def _result_text(value: Any) -> str | None:
             return f.read()
     if isinstance(value, RawJSON):
         return str(value)
-    return json.dumps(value, separators=(",", ":"))
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def _job_from_row(row: tuple[Any, ...], raw: bool = False) -> dict[str, Any]:
