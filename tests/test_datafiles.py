@@ -289,14 +289,22 @@ async def test_size_limit_and_quota_answer_413_and_leave_nothing(
     assert leftovers(data_dir) == []
 
 
-async def test_a_chunked_upload_far_over_the_limit_gets_the_reason(
+@pytest.fixture
+def listening(
     jobserver: Any,
     jp_serverapp: Any,
     http_server_client: Any,  # the server listens on jp_http_port
     jp_http_port: int,
     jp_base_url: str,
-    data_dir: pathlib.Path,
+) -> tuple[int, str, str]:
+    """Port, base URL and token of the test server, for clients other than jp_fetch."""
+    return jp_http_port, jp_base_url, jp_serverapp.identity_provider.token
+
+
+async def test_a_chunked_upload_far_over_the_limit_gets_the_reason(
+    jobserver: Any, listening: tuple[int, str, str], data_dir: pathlib.Path
 ) -> None:
+    port, base_url, token = listening
     jobserver.datafiles.max_file_size = 10_000
     sent = 0
 
@@ -306,8 +314,7 @@ async def test_a_chunked_upload_far_over_the_limit_gets_the_reason(
             sent += 1 << 16
             yield b"1\n" * (1 << 15)
 
-    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}jobserver/api/datafiles/endless.csv"
-    token = jp_serverapp.identity_provider.token
+    url = f"http://127.0.0.1:{port}{base_url}jobserver/api/datafiles/endless.csv"
     async with httpx.AsyncClient(headers={"Authorization": f"token {token}"}) as client:
         answer = await client.put(url, content=endless())
     assert answer.status_code == 413  # a reason, not a dropped connection or a bare 400
@@ -325,16 +332,11 @@ def _chunks(piece: bytes, count: int) -> Any:
 
 
 async def test_an_upload_cut_off_halfway_leaves_nothing(
-    jobserver: Any,
-    jp_serverapp: Any,
-    http_server_client: Any,  # the server listens on jp_http_port
-    jp_http_port: int,
-    jp_base_url: str,
-    data_dir: pathlib.Path,
+    jobserver: Any, listening: tuple[int, str, str], data_dir: pathlib.Path
 ) -> None:
-    token = jp_serverapp.identity_provider.token
-    path = f"{jp_base_url}jobserver/api/datafiles/cut.csv"
-    _, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    port, base_url, token = listening
+    path = f"{base_url}jobserver/api/datafiles/cut.csv"
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         (
             f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token {token}\r\n"
