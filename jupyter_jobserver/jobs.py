@@ -655,6 +655,7 @@ class JobService:
         self._track(
             future,
             lambda: self._announce(job_id, outcome.status, active, record=final),
+            failed=lambda exc: self._track(self._unrecorded(job_id, active, exc)),
         )
         result_file = outcome.result_file
         if result_file is not None:  # the store has a copy once the write is done
@@ -685,9 +686,15 @@ class JobService:
             event["job"] = record
         self.events.publish(job_id, event)
 
-    def _track(self, future: Any, then: Callable[[], Any] | None = None) -> None:
-        """Keep a store write (or other work) alive, log its failure, and call ``then``
-        once it has succeeded (a write that changed nothing does not count)."""
+    def _track(
+        self,
+        future: Any,
+        then: Callable[[], Any] | None = None,
+        failed: Callable[[BaseException], Any] | None = None,
+    ) -> None:
+        """Keep a store write (or other work) alive, log its failure (and call ``failed``),
+        and call ``then`` once it has succeeded (a write that changed nothing does not
+        count)."""
         future = asyncio.ensure_future(future)
         self._pending.add(future)
 
@@ -698,10 +705,28 @@ class JobService:
             exc = f.exception()
             if exc is not None:
                 self.log.error("jobserver: could not record a job change: %s", exc, exc_info=exc)
+                if failed is not None:
+                    failed(exc)
             elif then is not None and f.result() is not False:
                 then()
 
         future.add_done_callback(done)
+
+    async def _unrecorded(self, job_id: str, active: _Active | None, exc: BaseException) -> None:
+        """A job's end could not be written (its result, say, could not be stored): fail
+        it with the reason rather than leave it ``running`` in the store for ever."""
+        changes = {
+            "status": Status.failed.value,
+            "finished": utcnow(),
+            "result": None,
+            "error": _error(
+                "UnrecordedOutcome",
+                f"the job ended but its outcome could not be stored: {type(exc).__name__}: {exc}",
+            ),
+        }
+        if await self.store.write(self.store.store.update_job, job_id, changes, status_in=ACTIVE):
+            record = {**active.job, **changes} if active is not None else None
+            self._announce(job_id, Status.failed.value, active, record=record)
 
     # --- helpers ----------------------------------------------------------------------
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import time
+from typing import Any
 
+import pytest
 from conftest import Api, parse_sse
 
 
@@ -456,3 +459,22 @@ async def test_numbers_too_large_for_the_store_are_refused_or_compared(api: Api)
     assert [j["id"] for j in huge.json["jobs"]] == [done["id"]]
     absurd = await api.post("jobs/query", {"filter": {"time_sec": {"$lt": 10**400}}})
     assert absurd.code == 400
+
+
+async def test_a_job_whose_end_cannot_be_stored_fails_with_the_reason(
+    api: Api, jobserver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = jobserver.jobs.store.store
+    update = store.update_job
+
+    def failing(job_id: str, changes: dict, **kwargs: Any) -> Any:
+        if changes.get("status") == "succeeded":  # injected: the disk fails at that moment
+            raise sqlite3.OperationalError("disk I/O error")
+        return update(job_id, changes, **kwargs)
+
+    monkeypatch.setattr(store, "update_job", failing)
+    job = await api.run("echo", kwargs={"text": "x"})
+    assert job["status"] == "failed"  # not "running" for ever
+    assert job["error"]["type"] == "UnrecordedOutcome"
+    assert "could not be stored: OperationalError: disk I/O error" in job["error"]["message"]
+    assert (await api.get(f"jobs/{job['id']}")).json["status"] == "failed"
