@@ -114,9 +114,14 @@ class JobService:
     # --- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Reconcile jobs left over by a previous run, then accept new ones."""
-        await self.reconcile()
-        self._started.set()
+        """Reconcile jobs left over by a previous run, then accept new ones (also when the
+        reconciliation fails: new jobs must not wait for ever on old ones)."""
+        try:
+            await self.reconcile()
+        except Exception:
+            self.log.exception("jobserver: could not reconcile the jobs of the previous run")
+        finally:
+            self._started.set()
 
     async def ready(self) -> None:
         await self._started.wait()

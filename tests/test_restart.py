@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import signal
+import sqlite3
 import urllib.request
 from typing import Any
 
@@ -139,3 +140,21 @@ def test_a_killed_server_takes_every_process_of_its_jobs_along(server: Any) -> N
     first.signal(signal.SIGKILL)
     _, alive = psutil.wait_procs(processes, timeout=10)
     assert not alive, [p.pid for p in alive]
+
+
+def test_a_store_that_cannot_be_reconciled_still_takes_new_jobs(
+    server: Any, tmp_path: pathlib.Path
+) -> None:
+    first = server().start()
+    running, _, worker_pid = _jobs_in_flight(first)
+    first.signal(signal.SIGKILL)
+    psutil.wait_procs([psutil.Process(worker_pid)], timeout=10)
+    # damage the record of the job that was running, as a broken disk or an old bug might
+    with sqlite3.connect(tmp_path / "state" / "jobserver.sqlite") as db:
+        db.execute("UPDATE jobs SET body = '{not json' WHERE id = ?", (running["id"],))
+    second = server().start()
+    job = second.call(
+        "POST", "jobs?wait=60", {"script": "echo", "kwargs": {"text": "new"}, "run": True}
+    )
+    assert job["status"] == "succeeded"  # new work does not wait on the old
+    assert any("could not reconcile" in line for line in second.lines)
