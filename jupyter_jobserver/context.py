@@ -13,17 +13,20 @@ process pool sized to its cores, and write log lines::
 Outside a job every function still works: ``job_id()`` is ``None``, ``progress`` does
 nothing, ``log`` writes to stderr. A file script in any language gets the same through
 its environment: ``JUPYTER_JOBSERVER_JOB_ID``, ``JUPYTER_JOBSERVER_CORES`` and, for
-progress, a line ``<fraction> <message>`` written to the file descriptor named by
-``JUPYTER_JOBSERVER_PROGRESS_FD`` (this module does that for Python file scripts).
+progress, a line ``<fraction> <message>`` (``- <message>`` for a message alone) written to
+the file descriptor named by ``JUPYTER_JOBSERVER_PROGRESS_FD``; this module does that for
+Python file scripts, folding reports as it does in a worker.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as _dt
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -48,19 +51,43 @@ class _JobState:
         self.sent_at = 0.0
         self.pending = False
         self.pool: Executor | None = None
+        self.timed = False  # folded reports need a timer (no worker flusher here)
+        self.timer: threading.Timer | None = None
 
     def begin(self, job_id: str, cores: int, report: Callable[[dict[str, Any]], None]) -> None:
         self.__init__()  # type: ignore[misc]
         self.job_id, self.cores, self.report = job_id, cores, report
 
-    def flush(self) -> None:
+    def flush(self, now: bool = False) -> None:
         """Send a report that was folded, once its interval has passed (the worker's
         flusher thread calls this, so a last report before a long pause is not held)."""
-        due = time.monotonic() - self.sent_at >= PROGRESS_INTERVAL
+        due = now or time.monotonic() - self.sent_at >= PROGRESS_INTERVAL
         if self.pending and due and self.report is not None and self.latest is not None:
             self.pending = False
             self.sent_at = time.monotonic()
             self.report(self.latest)
+
+    def report_to_fd(self, fd: int) -> None:
+        """In a file script: report as lines on the descriptor the worker reads, folded
+        like reports in a worker (a timer stands in for the worker's flusher, and the
+        last report goes out when the script exits)."""
+
+        def write(update: dict[str, Any]) -> None:
+            fraction = "-" if update["fraction"] is None else repr(update["fraction"])
+            line = f"{fraction} {update['message'] or ''}".rstrip().replace("\n", " ")
+            with contextlib.suppress(OSError):
+                os.write(fd, (line + "\n").encode())
+
+        self.report = write
+        self.timed = True
+        atexit.register(self.flush, now=True)
+
+    def flush_later(self) -> None:
+        """Make sure a folded report goes out once its interval has passed."""
+        if self.timed and (self.timer is None or not self.timer.is_alive()):
+            self.timer = threading.Timer(PROGRESS_INTERVAL, self.flush)
+            self.timer.daemon = True
+            self.timer.start()
 
     def end(self) -> dict[str, Any] | None:
         """Forget the job; return its last progress so the worker can store it."""
@@ -115,6 +142,8 @@ def progress(fraction: float | None = None, message: str | None = None) -> None:
         fraction = float(fraction)
         fraction = None if math.isnan(fraction) else min(1.0, max(0.0, fraction))
     update = {"fraction": fraction, "message": None if message is None else str(message)[:500]}
+    if _state.report is None and os.environ.get(ENV_PROGRESS_FD):
+        _state.report_to_fd(int(os.environ[ENV_PROGRESS_FD]))
     if _state.report is not None:
         _state.latest = update
         now = time.monotonic()
@@ -124,12 +153,7 @@ def progress(fraction: float | None = None, message: str | None = None) -> None:
             _state.report(update)
         else:
             _state.pending = True
-        return
-    fd = os.environ.get(ENV_PROGRESS_FD)
-    if fd:
-        line = f"{'' if fraction is None else fraction} {update['message'] or ''}".strip()
-        with contextlib.suppress(OSError, ValueError):
-            os.write(int(fd), (line.replace("\n", " ") + "\n").encode())
+            _state.flush_later()
 
 
 def log(message: str) -> None:

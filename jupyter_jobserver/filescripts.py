@@ -32,8 +32,9 @@ How a job reaches the process:
   ``JUPYTER_JOBSERVER_DATA``.
 * the working directory is the job's own folder; ``JUPYTER_JOBSERVER_JOB_ID``,
   ``JUPYTER_JOBSERVER_CORES`` and ``JUPYTER_JOBSERVER_RESULT`` are set.
-* **progress**: a line ``<fraction> <message>`` written to the file descriptor in
-  ``JUPYTER_JOBSERVER_PROGRESS_FD`` (``echo "0.5 halfway" >&$JUPYTER_JOBSERVER_PROGRESS_FD``).
+* **progress**: a line ``<fraction> <message>`` (``- <message>`` for a message alone)
+  written to the file descriptor in ``JUPYTER_JOBSERVER_PROGRESS_FD``
+  (``echo "0.5 halfway" >&$JUPYTER_JOBSERVER_PROGRESS_FD``).
 * **result**: the JSON the script writes to ``$JUPYTER_JOBSERVER_RESULT``, if any.
 * stdout and stderr are the job's output, written as they come; the exit code is kept, and
   a non-zero one fails the job with the end of stderr as its error. Writing to stderr
@@ -48,6 +49,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -197,10 +199,16 @@ def discover(folders: list[str]) -> tuple[dict[str, FileScript], dict[str, str]]
 
 
 class ScriptFailed(Exception):
-    """A file script exited with a non-zero code."""
+    """A file script exited with a non-zero code, was killed by a signal, or left a
+    result that is not JSON."""
 
-    def __init__(self, code: int, tail: str) -> None:
-        super().__init__(f"the script exited with code {code}")
+    def __init__(self, code: int, tail: str, message: str | None = None) -> None:
+        if message is None and code < 0:
+            try:
+                message = f"the script was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                message = f"the script was killed by signal {-code}"
+        super().__init__(message or f"the script exited with code {code}")
         self.code = code
         self.tail = tail
 
@@ -307,8 +315,16 @@ def run(
         raise ScriptFailed(code, _tail(os.path.join(job_dir, "stderr")))
     result = None
     if os.path.exists(result_path):
-        with open(result_path, encoding="utf-8") as f:
-            result = json.load(f)
+        try:
+            with open(result_path, encoding="utf-8") as f:
+                result = json.load(f)
+        except ValueError as exc:
+            raise ScriptFailed(
+                code,
+                "",
+                f"the script exited with code 0, but what it wrote to ${ENV_RESULT} is not "
+                f"JSON ({exc})",
+            ) from None
     return code, result
 
 
@@ -317,7 +333,11 @@ def _read_progress(fd: int, report: Callable[[dict[str, Any]], None]) -> None:
         for line in lines:
             fraction_text, _, message = line.strip().partition(" ")
             try:
-                fraction = min(1.0, max(0.0, float(fraction_text))) if fraction_text else None
+                if fraction_text in ("", "-"):  # "- message": a message alone
+                    fraction = None
+                else:
+                    fraction = float(fraction_text)
+                    fraction = None if math.isnan(fraction) else min(1.0, max(0.0, fraction))
             except ValueError:
                 fraction, message = None, line.strip()
             report({"fraction": fraction, "message": message[:500] or None})

@@ -550,7 +550,11 @@ class JobService:
                             job = await self.get(user, job_id, result=False)
                             yield {"event": "status", "job": job}
                     change = subscription.get_nowait()
-            yield {"event": "end", "job": await self.get(user, job_id)}
+            try:
+                final: dict[str, Any] | None = await self.get(user, job_id)
+            except NotFound:  # deleted as it ended (a delete cancels first)
+                final = None
+            yield {"event": "end", "job": final}
 
     async def watch(self, user: User) -> AsyncGenerator[dict[str, Any], None]:
         """Status changes of every job the user may see, as they happen (never ends)."""

@@ -51,7 +51,25 @@ class Script:
 
     def bind(self, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check a job's arguments (400 naming the parameter); return all values."""
-        return self._schema.bind(args, kwargs)
+        given = [*self._schema.positional[: len(args)], *kwargs]
+        bound = self._schema.bind(args, kwargs)
+        if self.file is not None and self.file.get("arguments") == "positional":
+            # on a command line nothing has a place after a missing value: a value given
+            # there is refused (not dropped), a default there is not passed, and the job
+            # records only what the script gets
+            order = list(self.file.get("order") or [])
+            gap = next((name for name in order if name not in bound), None)
+            if gap is not None:
+                after = order[order.index(gap) + 1 :]
+                lost = [name for name in after if name in given]
+                if lost:
+                    raise InvalidRequest(
+                        f"parameter {lost[0]!r} cannot reach {self.name}: it takes its "
+                        f"parameters in order on the command line, and {gap!r}, before it, "
+                        f"has no value; give {gap!r} too"
+                    )
+                bound = {k: v for k, v in bound.items() if k not in after}
+        return bound
 
     def model(self) -> dict[str, Any]:
         """The REST description; never where the code lives."""

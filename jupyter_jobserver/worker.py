@@ -90,7 +90,14 @@ class Worker:
                 return
             op = message.get("op")
             if op == "run":
-                self.send(self.run(message["task"]))
+                done = self.run(message["task"])
+                self.send(done)
+                if done.get("retire"):
+                    # threads the job left running could write into the next job's output
+                    # or progress: this worker ends (at once, whatever they do) and a
+                    # fresh one takes its place
+                    _flush_c_stdio()
+                    os._exit(0)
             elif op == "describe":
                 self.send({"type": "described", "scripts": self.describe(message["scripts"])})
             elif op == "exit":
@@ -116,6 +123,7 @@ class Worker:
         os.makedirs(job_dir, exist_ok=True)
         done: dict[str, Any] = {"type": "done", "job_id": job_id, "exit_code": None}
         context._state.begin(job_id, int(task.get("cores", 1)), self._report_progress(job_id))
+        threads = set(threading.enumerate())
         environ = _environ_snapshot()
         cwd = os.getcwd()
         try:
@@ -148,6 +156,9 @@ class Worker:
             os.chdir(cwd)
             _restore_environ(environ)  # a job's environment changes stay with that job
             _reap_orphans()
+        leftover = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+        if leftover:
+            done["retire"] = [t.name for t in leftover]
         return done
 
     def _execute(self, task: dict[str, Any], done: dict[str, Any]) -> Any:
@@ -284,6 +295,12 @@ def _data_path(task: dict[str, Any]) -> str | None:
 def _error(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, filescripts.ScriptFailed):
         return {"type": "ScriptFailed", "message": str(exc), "detail": exc.tail}
+    if isinstance(exc, SystemExit):  # a job ends by returning; exiting is not an answer
+        return {
+            "type": "SystemExit",
+            "message": f"the job called sys.exit({exc.code!r}) instead of returning",
+            "detail": _format_traceback(exc),
+        }
     return {
         "type": type(exc).__name__,
         "message": str(exc) or type(exc).__name__,

@@ -33,6 +33,16 @@ FILE_SCRIPTS = {
 }
 FILE_SCRIPTS["tree"] = {"file": str(FILESCRIPTS / "tree.sh"), "description": "children"}
 FILE_SCRIPTS["true"] = {"file": "/bin/true"}
+FILE_SCRIPTS["args_gap"] = {  # an optional parameter with no default, then defaulted ones
+    "file": str(FILESCRIPTS / "echoargs.py"),
+    "arguments": "positional",
+    "required": [],
+    "parameters": {"input": {"type": "string"}, "limit": {"type": "integer", "default": 10}},
+}
+FILE_SCRIPTS["misbehaving"] = {
+    "file": str(FILESCRIPTS / "misbehaving.py"),
+    "parameters": {"how": {"enum": ["bad_result", "killed", "progress_storm"]}},
+}
 
 TEST_SCRIPTS = {
     name: f"jobserver_test_scripts:{name}"
@@ -47,6 +57,8 @@ TEST_SCRIPTS = {
         "two_cores",
         "progress_steps",
         "noop",
+        "leaky_thread",
+        "worker_pid",
         "types_demo",
         "pid_then_sleep",
         "describe_data",

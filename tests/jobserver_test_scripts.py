@@ -8,6 +8,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Annotated, Literal
 
@@ -119,6 +120,26 @@ def progress_steps(steps: int = 5, delay: float = 0.2) -> int:
 
 def noop() -> None:
     """Nothing."""
+
+
+def leaky_thread() -> int:
+    """Leave a thread behind that keeps printing and reporting progress; the worker's pid."""
+
+    def keep_going() -> None:
+        while True:
+            print("LEAK", flush=True)
+            context.progress(0.99, "leaked")
+            time.sleep(0.01)
+
+    threading.Thread(target=keep_going, daemon=True).start()
+    time.sleep(0.05)
+    return os.getpid()
+
+
+def worker_pid() -> int:
+    """The pid of the worker that runs this job."""
+    time.sleep(0.1)
+    return os.getpid()
 
 
 def types_demo(

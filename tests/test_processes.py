@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pathlib
 import shutil
@@ -316,3 +317,80 @@ async def test_eval_is_checked_again_when_a_created_job_is_run(api: Api, jobserv
     refused = await api.post(f"jobs/{created['id']}/run")
     assert refused.code == 403
     assert "disabled" in refused.json["message"]
+
+
+async def test_a_thread_left_running_never_reaches_the_next_job(api: Api) -> None:
+    leaky = await api.run("leaky_thread")
+    assert leaky["status"] == "succeeded"
+    leaked_in = leaky["result"]
+    later = [await api.run("worker_pid") for _ in range(4)]
+    assert leaked_in not in [job["result"] for job in later]  # that worker was replaced
+    for job in later:
+        assert (await api.get(f"jobs/{job['id']}/output/stdout")).text == ""
+        assert job["progress"] is None
+    with contextlib.suppress(psutil.NoSuchProcess):  # it may be gone already
+        await asyncio.to_thread(psutil.wait_procs, [psutil.Process(leaked_in)], 10)
+    assert not psutil.pid_exists(leaked_in)
+
+
+async def test_positional_values_never_go_missing(api: Api) -> None:
+    refused = await api.post("jobs", {"script": "args_gap", "kwargs": {"limit": 99}})
+    assert refused.code == 400
+    assert "'limit' cannot reach args_gap" in refused.json["message"]
+    assert "give 'input' too" in refused.json["message"]
+    bare = await api.run("args_gap")
+    assert bare["result"]["argv"] == []
+    assert bare["provenance"]["parameters"] == {}  # what the script got, and nothing else
+    full = await api.run("args_gap", kwargs={"input": "in.csv"})
+    assert full["result"]["argv"] == ["in.csv", "10"]
+    assert full["provenance"]["parameters"] == {"input": "in.csv", "limit": 10}
+
+
+async def test_file_scripts_that_misbehave_say_how(api: Api) -> None:
+    bad = await api.run("misbehaving", kwargs={"how": "bad_result"})
+    assert bad["status"] == "failed"
+    assert bad["exit_code"] == 0
+    assert "wrote to $JUPYTER_JOBSERVER_RESULT is not JSON" in bad["error"]["message"]
+    killed = await api.run("misbehaving", kwargs={"how": "killed"})
+    assert killed["status"] == "failed"
+    assert killed["error"]["message"] == "the script was killed by SIGKILL"
+
+
+async def test_progress_from_a_python_file_script_is_folded(api: Api) -> None:
+    job = (
+        await api.post(
+            "jobs", {"script": "misbehaving", "kwargs": {"how": "progress_storm"}, "run": True}
+        )
+    ).json
+    events = parse_sse((await api.get(f"jobs/{job['id']}/events")).text)
+    done = await api.wait(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    # the last report, a message alone, is kept as one (not read as 3 = 100 %)
+    assert done["progress"] == {"fraction": None, "message": "3 files left"}
+    reports = [data for kind, data in events if kind == "progress"]
+    assert len(reports) < 200  # 20,001 reports folded into a few per tenth of a second
+
+
+async def test_deleting_a_job_ends_its_event_stream(api: Api, api_fetch: Any) -> None:
+    job = (
+        await api.post("jobs", {"script": "sleepy", "kwargs": {"seconds": 60}, "run": True})
+    ).json
+    await api.wait_until(job["id"], "running")
+    received = bytearray()
+    connected = asyncio.Event()
+
+    def on_chunk(chunk: bytes) -> None:
+        received.extend(chunk)
+        connected.set()  # the first event (the job as it is) has arrived
+
+    stream = asyncio.ensure_future(
+        api_fetch(f"jobs/{job['id']}/events", streaming_callback=on_chunk, request_timeout=30)
+    )
+    await asyncio.wait_for(connected.wait(), 30)
+    assert (await api.delete(f"jobs/{job['id']}")).code == 204
+    await asyncio.wait_for(stream, 30)  # the stream ends, rather than hanging on
+    events = parse_sse(received.decode())
+    assert events[0][0] == "status"
+    assert events[-1][0] == "end"
+    final = events[-1][1]["job"]
+    assert final is None or final["status"] == "cancelled"  # gone, or as it was last seen

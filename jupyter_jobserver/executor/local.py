@@ -295,6 +295,13 @@ class LocalExecutor(Executor):
         elif kind == "done":
             task = worker.task
             self._release(worker)
+            if message.get("retire"):  # the job left threads running: the worker ends now
+                worker.retiring = True
+                worker.ready = False
+                self.log.info(
+                    "jobserver: a worker is replaced: the job it ran left threads running (%s)",
+                    ", ".join(message["retire"])[:200],
+                )
             if isinstance(task, Task):
                 # reported even if a kill is on its way: the job did finish first
                 self._report(
