@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import getpass
 import os
-from typing import Any
+from typing import IO, Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
@@ -293,6 +294,18 @@ class JobServerApp(ExtensionApp):
         await self._started
 
     async def _start(self) -> None:
+        try:
+            await self._start_services()
+        except Exception as exc:
+            # the rest of Jupyter goes on; every job server request answers 503 with why
+            reason = f"the job server could not start: {exc}"
+            self.log.error("jobserver: %s", reason, exc_info=exc)
+            self.jobs.unavailable(reason)
+            raise
+
+    async def _start_services(self) -> None:
+        os.makedirs(self.state_dir, exist_ok=True)
+        self._lock = await asyncio.to_thread(hold_lock, os.path.join(self.state_dir, LOCK_FILE))
         os.makedirs(self.jobs_dir, exist_ok=True)
         os.makedirs(self.data_dir, exist_ok=True)
         removed = await asyncio.to_thread(self.datafiles.remove_stale_uploads)
@@ -344,6 +357,9 @@ class JobServerApp(ExtensionApp):
                 await self._started
         await self.jobs.stop()
         await asyncio.to_thread(self.store_runner.close)
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.close()
 
     def user_for(self, identity: Any) -> User:
         """The service-level user for Jupyter's authenticated identity."""
@@ -361,3 +377,29 @@ def _names_no_users(identity_provider: Any) -> bool:
 
 
 main = launch_new_instance = JobServerApp.launch_instance
+
+
+#: the file in ``state_dir`` that one job server at a time holds
+LOCK_FILE = "jobserver.lock"
+
+
+def hold_lock(path: str) -> IO[str]:
+    """Take the store's lock for this process (released when it exits, however it ends):
+    two job servers on one store would each take the other's running jobs for leftovers
+    of a crash, and run its queued jobs a second time."""
+    lock = open(path, "a+", encoding="utf-8")  # noqa: SIM115  # held open while the server runs
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise RuntimeError(
+            f"another job server ({holder}) uses the job store in {os.path.dirname(path)}; "
+            "stop it, or give this server a JobServerApp.state_dir of its own"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}")
+    lock.flush()
+    return lock

@@ -59,3 +59,11 @@ class LimitReached(JobServerError):
 
     status = 429
     code = "limit_reached"
+
+
+class Unavailable(JobServerError):
+    """The job server could not start (its store cannot be opened, or another server
+    holds it); every request says why until the problem is fixed and it restarts."""
+
+    status = 503
+    code = "unavailable"

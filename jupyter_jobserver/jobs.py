@@ -30,7 +30,14 @@ from collections import defaultdict
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from .errors import Conflict, InvalidRequest, LimitReached, NotFound, PermissionDenied
+from .errors import (
+    Conflict,
+    InvalidRequest,
+    LimitReached,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from .events import JobEvents, Subscription
 from .executor import Executor, Outcome, Task
 from .models import (
@@ -110,6 +117,7 @@ class JobService:
         self._active_by_owner: dict[str, set[str]] = defaultdict(set)
         self._pending: set[asyncio.Future[Any]] = set()
         self._started = asyncio.Event()
+        self.broken: str | None = None
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -125,6 +133,13 @@ class JobService:
 
     async def ready(self) -> None:
         await self._started.wait()
+        if self.broken is not None:
+            raise Unavailable(self.broken)
+
+    def unavailable(self, reason: str) -> None:
+        """The server could not start: every call that needs it says why, at once."""
+        self.broken = reason
+        self._started.set()
 
     async def stop(self) -> None:
         """Stop the executor; jobs it was running are failed with the reason."""

@@ -22,7 +22,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-READY = re.compile(r"jobserver \S+ \| \d+ script\(s\)")
+#: what the server logs once the job server has started, or has failed to
+READY = re.compile(r"jobserver \S+ \| \d+ script\(s\)|jobserver: the job server could not start")
 
 
 def free_port() -> int:
@@ -94,10 +95,11 @@ class ServerProcess:
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stderr is not None
-        for line in proc.stderr:
-            self.lines.append(line)
-            if READY.search(line):
-                self._ready.set()
+        with proc.stderr:  # closed once the server has exited, whoever stopped it
+            for line in proc.stderr:
+                self.lines.append(line)
+                if READY.search(line):
+                    self._ready.set()
         self._exited.set()
         self._ready.set()
 

@@ -158,3 +158,31 @@ def test_a_store_that_cannot_be_reconciled_still_takes_new_jobs(
     )
     assert job["status"] == "succeeded"  # new work does not wait on the old
     assert any("could not reconcile" in line for line in second.lines)
+
+
+def test_a_second_server_on_the_same_store_leaves_it_alone(server: Any) -> None:
+    first = server().start()
+    running = first.call("POST", "jobs", {"script": "pid_then_sleep", "run": True})
+    assert first.call("GET", f"jobs/{running['id']}?wait=30&until=running")["status"] == "running"
+    second = server().start()
+    status, answer = second.request("GET", "jobs")
+    assert status == 503
+    assert "another job server (pid " in answer["message"]
+    assert "JobServerApp.state_dir" in answer["message"]
+    status, answer = second.request("POST", "jobs", {"script": "echo", "run": True})
+    assert status == 503  # at once, not after waiting for a start that will never come
+    assert second.signal(signal.SIGTERM) == 0  # and it stops when asked
+    job = first.call("GET", f"jobs/{running['id']}")
+    assert job["status"] == "running"  # the first server's job was not touched
+    assert first.call("POST", f"jobs/{running['id']}/cancel")["status"] in ("cancelled", "running")
+
+
+def test_a_store_that_cannot_be_opened_is_a_clear_503(server: Any, tmp_path: pathlib.Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "jobserver.sqlite").write_bytes(b"this is not a database" * 100)
+    broken = server().start()
+    status, answer = broken.request("GET", "scripts")
+    assert status == 503
+    assert "the job server could not start" in answer["message"]
+    assert broken.signal(signal.SIGTERM) == 0

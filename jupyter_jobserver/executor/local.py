@@ -164,7 +164,8 @@ class LocalExecutor(Executor):
 
     async def stop(self) -> None:
         self._stopping = True
-        assert self._loop is not None, "the executor never started"
+        if self._loop is None:
+            return  # it never started: there is nothing to stop
         workers = list(self._workers)
         for worker in workers:
             if worker.task is not None:

@@ -20,7 +20,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..errors import InvalidRequest, JobServerError
+from ..errors import InvalidRequest, JobServerError, Unavailable
 from ..models import MAX_COUNT
 from ..serialize import dumps_with_raw, loads_strict
 from ..users import User
@@ -45,6 +45,7 @@ _HTTP_CODES = {
     409: "conflict",
     413: "too_large",
     429: "limit_reached",
+    503: "unavailable",
 }
 
 
@@ -56,6 +57,12 @@ class JobServerHandler(APIHandler):
     @property
     def jobserver(self) -> JobServerApp:
         return self.settings["jobserver"]
+
+    async def prepare(self) -> None:  # type:ignore[override]  # as APIHandler's
+        await super().prepare()
+        broken = self.jobserver.jobs.broken
+        if broken is not None and self.current_user:  # why, to those who are signed in
+            raise Unavailable(broken)
 
     @property
     def user(self) -> User:
