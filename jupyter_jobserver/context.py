@@ -40,37 +40,64 @@ ENV_PROGRESS_FD = "JUPYTER_JOBSERVER_PROGRESS_FD"
 PROGRESS_INTERVAL = 0.1
 
 
+class Folding:
+    """Progress reports folded to at most one per ``PROGRESS_INTERVAL``; the latest one
+    always goes out: with the next report, when ``flush`` is called (a worker's flusher
+    thread does), or, with ``timed``, by a timer of its own."""
+
+    def __init__(self, report: Callable[[dict[str, Any]], None], timed: bool = False) -> None:
+        self.report = report
+        self.timed = timed
+        self.latest: dict[str, Any] | None = None
+        self.sent_at = 0.0
+        self.pending = False
+        self._timer: threading.Timer | None = None
+
+    def put(self, update: dict[str, Any]) -> None:
+        self.latest = update
+        now = time.monotonic()
+        if now - self.sent_at >= PROGRESS_INTERVAL:
+            self.sent_at = now
+            self.pending = False
+            self.report(update)
+        else:
+            self.pending = True
+            if self.timed and (self._timer is None or not self._timer.is_alive()):
+                self._timer = threading.Timer(PROGRESS_INTERVAL, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self, now: bool = False) -> None:
+        """Send a folded report once its interval has passed (or at once, with ``now``)."""
+        due = now or time.monotonic() - self.sent_at >= PROGRESS_INTERVAL
+        if self.pending and due and self.latest is not None:
+            self.pending = False
+            self.sent_at = time.monotonic()
+            self.report(self.latest)
+
+
 class _JobState:
     """What the worker tells this module about the job it is running."""
 
     def __init__(self) -> None:
         self.job_id: str | None = None
         self.cores = 1
-        self.report: Callable[[dict[str, Any]], None] | None = None
-        self.latest: dict[str, Any] | None = None
-        self.sent_at = 0.0
-        self.pending = False
+        self.folding: Folding | None = None
         self.pool: Executor | None = None
-        self.timed = False  # folded reports need a timer (no worker flusher here)
-        self.timer: threading.Timer | None = None
 
     def begin(self, job_id: str, cores: int, report: Callable[[dict[str, Any]], None]) -> None:
         self.__init__()  # type: ignore[misc]
-        self.job_id, self.cores, self.report = job_id, cores, report
+        self.job_id, self.cores, self.folding = job_id, cores, Folding(report)
 
-    def flush(self, now: bool = False) -> None:
-        """Send a report that was folded, once its interval has passed (the worker's
-        flusher thread calls this, so a last report before a long pause is not held)."""
-        due = now or time.monotonic() - self.sent_at >= PROGRESS_INTERVAL
-        if self.pending and due and self.report is not None and self.latest is not None:
-            self.pending = False
-            self.sent_at = time.monotonic()
-            self.report(self.latest)
+    def flush(self) -> None:
+        """The worker's flusher thread calls this, so that a last report before a long
+        pause is not held back."""
+        if self.folding is not None:
+            self.folding.flush()
 
     def report_to_fd(self, fd: int) -> None:
         """In a file script: report as lines on the descriptor the worker reads, folded
-        like reports in a worker (a timer stands in for the worker's flusher, and the
-        last report goes out when the script exits)."""
+        as in a worker (the last report goes out when the script exits)."""
 
         def write(update: dict[str, Any]) -> None:
             fraction = "-" if update["fraction"] is None else repr(update["fraction"])
@@ -78,22 +105,14 @@ class _JobState:
             with contextlib.suppress(OSError):
                 os.write(fd, (line + "\n").encode())
 
-        self.report = write
-        self.timed = True
-        atexit.register(self.flush, now=True)
-
-    def flush_later(self) -> None:
-        """Make sure a folded report goes out once its interval has passed."""
-        if self.timed and (self.timer is None or not self.timer.is_alive()):
-            self.timer = threading.Timer(PROGRESS_INTERVAL, self.flush)
-            self.timer.daemon = True
-            self.timer.start()
+        self.folding = Folding(write, timed=True)
+        atexit.register(self.folding.flush, now=True)
 
     def end(self) -> dict[str, Any] | None:
         """Forget the job; return its last progress so the worker can store it."""
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
-        latest = self.latest
+        latest = self.folding.latest if self.folding is not None else None
         self.__init__()  # type: ignore[misc]
         return latest
 
@@ -135,25 +154,17 @@ def pool() -> Executor:
 def progress(fraction: float | None = None, message: str | None = None) -> None:
     """Report how far the job is: ``fraction`` between 0 and 1, and/or a short message.
 
-    Cheap enough to call in a tight loop: reports closer than 0.1 s together are folded,
-    and the last one always reaches the job record.
+    Cheap enough to call in a tight loop: reports closer than 0.1 s together are folded
+    (100 % too), and the last one always reaches the job record.
     """
     if fraction is not None:
         fraction = float(fraction)
         fraction = None if math.isnan(fraction) else min(1.0, max(0.0, fraction))
     update = {"fraction": fraction, "message": None if message is None else str(message)[:500]}
-    if _state.report is None and os.environ.get(ENV_PROGRESS_FD):
+    if _state.folding is None and os.environ.get(ENV_PROGRESS_FD):
         _state.report_to_fd(int(os.environ[ENV_PROGRESS_FD]))
-    if _state.report is not None:
-        _state.latest = update
-        now = time.monotonic()
-        if now - _state.sent_at >= PROGRESS_INTERVAL or fraction == 1.0:
-            _state.sent_at = now
-            _state.pending = False
-            _state.report(update)
-        else:
-            _state.pending = True
-            _state.flush_later()
+    if _state.folding is not None:
+        _state.folding.put(update)
 
 
 def log(message: str) -> None:

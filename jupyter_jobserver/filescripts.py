@@ -60,7 +60,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .context import ENV_CORES, ENV_JOB_ID, ENV_PROGRESS_FD
+from .context import ENV_CORES, ENV_JOB_ID, ENV_PROGRESS_FD, Folding
 from .proctree import kill_descendants
 
 ENV_DATA = "JUPYTER_JOBSERVER_DATA"
@@ -329,6 +329,9 @@ def run(
 
 
 def _read_progress(fd: int, report: Callable[[dict[str, Any]], None]) -> None:
+    """Read a script's progress lines, folded as a function's reports are (a script in
+    any language may write them as fast as it likes)."""
+    folding = Folding(report, timed=True)
     with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as lines:
         for line in lines:
             fraction_text, _, message = line.strip().partition(" ")
@@ -340,7 +343,8 @@ def _read_progress(fd: int, report: Callable[[dict[str, Any]], None]) -> None:
                     fraction = None if math.isnan(fraction) else min(1.0, max(0.0, fraction))
             except ValueError:
                 fraction, message = None, line.strip()
-            report({"fraction": fraction, "message": message[:500] or None})
+            folding.put({"fraction": fraction, "message": message[:500] or None})
+    folding.flush(now=True)
 
 
 def _tail(path: str) -> str:

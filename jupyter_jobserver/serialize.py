@@ -146,9 +146,11 @@ def _convert_scientific(value: Any) -> Any:
                 "columns": split["columns"],
                 "index": split["index"],
                 "data": split["data"],
-                "dtypes": {_key(c): str(t) for c, t in value.dtypes.items()},
+                "dtypes": [str(t) for t in value.dtypes],  # by position: names may repeat
                 "index_dtype": str(value.index.dtype),
                 "index_name": to_jsonable(value.index.name),
+                "column_levels": value.columns.nlevels,
+                "index_levels": value.index.nlevels,
             }
         if isinstance(value, pd.Series):
             split = json.loads(
@@ -183,10 +185,15 @@ def from_jsonable(value: Any) -> Any:
     if kind == "dataframe":
         import pandas as pd
 
-        frame = pd.DataFrame(value["data"], columns=value["columns"], index=value["index"])
-        frame = _restore_dtypes(frame, value.get("dtypes", {}))
-        frame.index = _restore_index(frame.index, value.get("index_dtype"))
-        frame.index.name = value.get("index_name")
+        columns = _labels(value["columns"], value.get("column_levels", 1))
+        frame = pd.DataFrame(value["data"], columns=pd.RangeIndex(len(columns)))
+        frame = _restore_dtypes(frame, value.get("dtypes") or {}, columns)
+        frame.columns = columns
+        frame.index = _restore_index(
+            _labels(value["index"], value.get("index_levels", 1)), value.get("index_dtype")
+        )
+        if frame.index.nlevels == 1:
+            frame.index.name = value.get("index_name")
         return frame
     if kind == "series":
         import pandas as pd
@@ -219,11 +226,25 @@ def _restore_series(series: Any, dtype: str | None) -> Any:
         return series
 
 
-def _restore_dtypes(frame: Any, dtypes: dict[str, str]) -> Any:
-    for column in frame.columns:
-        dtype = dtypes.get(_key(column))
+def _labels(labels: list[Any], levels: int) -> Any:
+    """Column or index labels; with several levels, a MultiIndex of their tuples."""
+    import pandas as pd
+
+    if levels > 1:
+        return pd.MultiIndex.from_tuples([tuple(label) for label in labels])
+    return pd.Index(labels)
+
+
+def _restore_dtypes(frame: Any, dtypes: list[str] | dict[str, str], columns: Any) -> Any:
+    """Give each column (by position) its dtype again; ``dtypes`` by name is the form
+    results were stored in before names could repeat."""
+    for position, column in enumerate(columns):
+        if isinstance(dtypes, dict):
+            dtype = dtypes.get(_key(column))
+        else:
+            dtype = dtypes[position] if position < len(dtypes) else None
         if dtype:
-            frame[column] = _restore_series(frame[column], dtype)
+            frame.isetitem(position, _restore_series(frame.iloc[:, position], dtype))
     return frame
 
 

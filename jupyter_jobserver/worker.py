@@ -125,7 +125,9 @@ class Worker:
         context._state.begin(job_id, int(task.get("cores", 1)), self._report_progress(job_id))
         threads = set(threading.enumerate())
         environ = _environ_snapshot()
+        interpreter = _InterpreterState()
         cwd = os.getcwd()
+        pid = os.getpid()
         try:
             with self._captured(job_dir):
                 os.chdir(job_dir)
@@ -151,10 +153,13 @@ class Worker:
                         print(_format_traceback(exc), file=sys.stderr, end="")
                     done.update(status="failed", result=None, error=_error(exc))
         finally:
+            if os.getpid() != pid:  # the job forked, and this is the child returning
+                os._exit(0)
             done["progress"] = context._state.end()
             kill_descendants(os.getpid())  # nothing a job started outlives it
             os.chdir(cwd)
             _restore_environ(environ)  # a job's environment changes stay with that job
+            interpreter.restore()
             _reap_orphans()
         leftover = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
         if leftover:
@@ -292,20 +297,34 @@ def _data_path(task: dict[str, Any]) -> str | None:
     return path
 
 
+#: how much of an exception's message and traceback a job record keeps (the whole
+#: traceback is in the job's stderr)
+MAX_ERROR_MESSAGE = 10_000
+MAX_ERROR_DETAIL = 64_000
+
+
 def _error(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, filescripts.ScriptFailed):
         return {"type": "ScriptFailed", "message": str(exc), "detail": exc.tail}
     if isinstance(exc, SystemExit):  # a job ends by returning; exiting is not an answer
-        return {
-            "type": "SystemExit",
-            "message": f"the job called sys.exit({exc.code!r}) instead of returning",
-            "detail": _format_traceback(exc),
-        }
-    return {
-        "type": type(exc).__name__,
-        "message": str(exc) or type(exc).__name__,
-        "detail": _format_traceback(exc),
-    }
+        message = f"the job called sys.exit({exc.code!r}) instead of returning"
+    else:
+        message = _message(exc) or type(exc).__name__
+    if len(message) > MAX_ERROR_MESSAGE:
+        more = len(message) - MAX_ERROR_MESSAGE
+        message = f"{message[:MAX_ERROR_MESSAGE]}… ({more:,} more characters)"
+    detail = _format_traceback(exc)
+    if len(detail) > MAX_ERROR_DETAIL:
+        detail = "…" + detail[-MAX_ERROR_DETAIL:]
+    return {"type": type(exc).__name__, "message": message, "detail": detail}
+
+
+def _message(exc: BaseException) -> str:
+    """``str(exc)``, even for an exception whose ``__str__`` fails."""
+    try:
+        return str(exc)
+    except Exception as failure:
+        return f"(its message could not be read: {type(failure).__name__})"
 
 
 def _format_traceback(exc: BaseException) -> str:
@@ -313,7 +332,10 @@ def _format_traceback(exc: BaseException) -> str:
     tb = exc.__traceback__
     while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) == _THIS_FILE:
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, tb))
+    except Exception:  # its message cannot be read: the frames and the type still can
+        return "".join(traceback.format_tb(tb)) + f"{type(exc).__name__}: {_message(exc)}\n"
 
 
 def _stream(fd: int) -> io.TextIOWrapper:
@@ -407,6 +429,36 @@ def _become_subreaper() -> None:
         with contextlib.suppress(Exception):
             pr_set_child_subreaper = 36
             _LIBC.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+
+
+class _InterpreterState:
+    """What a job may change in the worker's interpreter that the next job would feel:
+    the import path, the recursion limit, the umask, timers and signal handlers. (Changes
+    to modules themselves stay; ``LocalExecutor.max_jobs_per_worker = 1`` gives each job
+    a fresh worker.)"""
+
+    SIGNALS = ("SIGALRM", "SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGCHLD")
+
+    def __init__(self) -> None:
+        self.path = list(sys.path)
+        self.recursion_limit = sys.getrecursionlimit()
+        self.umask = os.umask(0o022)
+        os.umask(self.umask)
+        self.handlers = {
+            name: signal.getsignal(getattr(signal, name))
+            for name in self.SIGNALS
+            if hasattr(signal, name)
+        }
+
+    def restore(self) -> None:
+        sys.path[:] = self.path
+        sys.setrecursionlimit(self.recursion_limit)
+        os.umask(self.umask)
+        signal.alarm(0)  # an alarm or interval timer left set would strike the next job
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for name, handler in self.handlers.items():
+            with contextlib.suppress(TypeError, ValueError, OSError):
+                signal.signal(getattr(signal, name), handler)
 
 
 def _environ_snapshot() -> dict[Any, Any]:

@@ -58,6 +58,7 @@ TEST_SCRIPTS = {
         "progress_steps",
         "noop",
         "leaky_thread",
+        "misbehave",
         "worker_pid",
         "types_demo",
         "pid_then_sleep",

@@ -85,7 +85,43 @@ def results(kind: str) -> object:
         return {"nan": math.nan, "inf": math.inf, "int64": np.int64(5), "set": {1}}
     if kind == "object":
         return object()
+    if kind == "multiindex":
+        columns = pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")])
+        index = pd.MultiIndex.from_tuples([("r", 1), ("r", 2)])
+        return pd.DataFrame([[1, 2], [3, 4]], columns=columns, index=index)
+    if kind == "repeated":
+        return pd.DataFrame([[1, 2.5], [3, 4.5]], columns=["v", "v"])
     raise ValueError(kind)
+
+
+def misbehave(how: str) -> object:
+    """Do to the worker what careless code does (``how`` says what)."""
+    if how == "huge_error":
+        raise ValueError("e" * 1_000_000)
+    if how == "unprintable_error":
+
+        class Unprintable(Exception):
+            def __str__(self) -> str:
+                raise RuntimeError("no")
+
+        raise Unprintable()
+    if how == "fork":
+        return "child" if os.fork() == 0 else "parent"
+    if how == "alarm":
+        signal.alarm(1)  # would end whatever runs next on this worker
+        return "set"
+    if how == "path":
+        sys.path.insert(0, "/nowhere")
+        sys.setrecursionlimit(60)
+        return len(sys.path)
+    if how == "progress_storm":
+        for _ in range(200_000):
+            context.progress(1.0, "done, again")
+        return "stormed"
+    if how == "state":  # what the next job sees
+        time.sleep(1.2)  # past any alarm a previous job left
+        return {"nowhere": "/nowhere" in sys.path, "limit": sys.getrecursionlimit()}
+    raise ValueError(how)
 
 
 def big(size: int = 1000) -> str:

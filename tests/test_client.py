@@ -56,6 +56,13 @@ def test_results_come_back_as_python_values(client: JobServerClient) -> None:
     assert str(array.dtype) == "int32"
     series = client.run("results", kwargs={"kind": "series"}).result
     assert series.to_dict() == {"a": 1, "b": 2, "c": 3}
+    nested = client.run("results", kwargs={"kind": "multiindex"}).result
+    assert list(nested.columns) == [("a", "x"), ("a", "y")]  # not transposed
+    assert list(nested.index) == [("r", 1), ("r", 2)]
+    assert nested.loc[("r", 2), ("a", "y")] == 4
+    repeated = client.run("results", kwargs={"kind": "repeated"}).result
+    assert list(repeated.columns) == ["v", "v"]
+    assert [str(t) for t in repeated.dtypes] == ["int64", "float64"]
 
 
 def test_errors_carry_the_servers_message(client: JobServerClient) -> None:

@@ -478,3 +478,23 @@ async def test_a_job_whose_end_cannot_be_stored_fails_with_the_reason(
     assert job["error"]["type"] == "UnrecordedOutcome"
     assert "could not be stored: OperationalError: disk I/O error" in job["error"]["message"]
     assert (await api.get(f"jobs/{job['id']}")).json["status"] == "failed"
+
+
+async def test_careless_code_is_contained(api: Api) -> None:
+    huge = await api.run("misbehave", kwargs={"how": "huge_error"})
+    assert huge["status"] == "failed"
+    assert len(huge["error"]["message"]) < 11_000  # the record stays small
+    assert huge["error"]["message"].endswith("(990,000 more characters)")
+    unprintable = await api.run("misbehave", kwargs={"how": "unprintable_error"})
+    assert unprintable["error"]["type"] == "Unprintable"  # its own failure, not a dead worker
+    forked = await api.run("misbehave", kwargs={"how": "fork"})
+    assert forked["result"] == "parent"
+    for how in ("alarm", "path"):
+        assert (await api.run("misbehave", kwargs={"how": how}))["status"] == "succeeded"
+    later = [api.run("misbehave", kwargs={"how": "state"}) for _ in range(2)]
+    for job in await asyncio.gather(*later):  # whichever worker ran them
+        assert job["status"] == "succeeded", job["error"]
+        assert job["result"] == {"nowhere": False, "limit": 1000}
+    stormed = await api.run("misbehave", kwargs={"how": "progress_storm"})
+    assert stormed["progress"] == {"fraction": 1.0, "message": "done, again"}
+    assert (await api.run("echo", kwargs={"text": "fine"}))["result"] == "fine"
