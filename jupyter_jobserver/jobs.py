@@ -27,7 +27,7 @@ import shutil
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from .errors import (
@@ -118,6 +118,7 @@ class JobService:
         self._pending: set[asyncio.Future[Any]] = set()
         self._started = asyncio.Event()
         self.broken: str | None = None
+        self._retrying: set[asyncio.Future[Any]] = set()
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -143,6 +144,8 @@ class JobService:
 
     async def stop(self) -> None:
         """Stop the executor; jobs it was running are failed with the reason."""
+        for retrying in list(self._retrying):
+            retrying.cancel()
         running = self.executor.running()
         await self.executor.stop()
         if self._pending:
@@ -679,7 +682,7 @@ class JobService:
         self._track(
             future,
             lambda: self._announce(job_id, outcome.status, active, record=final),
-            failed=lambda exc: self._track(self._unrecorded(job_id, active, exc)),
+            failed=lambda exc: self._retry(self._unrecorded(job_id, active, exc)),
         )
         result_file = outcome.result_file
         if result_file is not None:  # the store has a copy once the write is done
@@ -736,21 +739,43 @@ class JobService:
 
         future.add_done_callback(done)
 
+    def _retry(self, work: Awaitable[Any]) -> None:
+        """Run ``work`` (which may wait a long while) until it ends or the server stops."""
+        task = asyncio.ensure_future(work)
+        self._retrying.add(task)
+        task.add_done_callback(self._retrying.discard)
+
     async def _unrecorded(self, job_id: str, active: _Active | None, exc: BaseException) -> None:
-        """A job's end could not be written (its result, say, could not be stored): fail
-        it with the reason rather than leave it ``running`` in the store for ever."""
-        changes = {
+        """A job's end could not be written (its result could not be stored, or the disk
+        is full): fail it with the reason rather than leave it ``running`` in the store,
+        trying again for a while if the store cannot take even that."""
+        changes: dict[str, Any] = {
             "status": Status.failed.value,
-            "finished": utcnow(),
             "result": None,
             "error": _error(
                 "UnrecordedOutcome",
                 f"the job ended but its outcome could not be stored: {type(exc).__name__}: {exc}",
             ),
         }
-        if await self.store.write(self.store.store.update_job, job_id, changes, status_in=ACTIVE):
-            record = {**active.job, **changes} if active is not None else None
-            self._announce(job_id, Status.failed.value, active, record=record)
+        for delay in UNRECORDED_RETRIES:
+            await asyncio.sleep(delay)
+            changes["finished"] = utcnow()
+            try:
+                written = await self.store.write(
+                    self.store.store.update_job, job_id, changes, status_in=ACTIVE
+                )
+            except Exception as again:
+                self.log.warning(
+                    "jobserver: job %s: its end still cannot be stored: %s", job_id, again
+                )
+                continue
+            if written:
+                record = {**active.job, **changes} if active is not None else None
+                self._announce(job_id, Status.failed.value, active, record=record)
+            return
+        self.log.error(
+            "jobserver: job %s stays 'running' in the store until the server restarts", job_id
+        )
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -949,6 +974,10 @@ def _result(outcome: Outcome) -> Any:
 def _remove(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
+
+
+#: seconds to wait before each attempt to record that a job's end could not be stored
+UNRECORDED_RETRIES = (0, 1, 2, 5, 10, 30, *(60,) * 10)
 
 
 def job_filter(

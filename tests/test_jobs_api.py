@@ -467,17 +467,26 @@ async def test_a_job_whose_end_cannot_be_stored_fails_with_the_reason(
     store = jobserver.jobs.store.store
     update = store.update_job
 
+    attempts: list[str] = []
+
     def failing(job_id: str, changes: dict, **kwargs: Any) -> Any:
-        if changes.get("status") == "succeeded":  # injected: the disk fails at that moment
-            raise sqlite3.OperationalError("disk I/O error")
+        # injected: the disk fails as the job ends, and for the first try after that too
+        if changes.get("status") in ("succeeded", "failed"):
+            attempts.append(changes["status"])
+            if len(attempts) <= 2:
+                raise sqlite3.OperationalError("disk I/O error")
         return update(job_id, changes, **kwargs)
 
     monkeypatch.setattr(store, "update_job", failing)
     job = await api.run("echo", kwargs={"text": "x"})
     assert job["status"] == "failed"  # not "running" for ever
     assert job["error"]["type"] == "UnrecordedOutcome"
-    assert "could not be stored: OperationalError: disk I/O error" in job["error"]["message"]
+    assert (
+        "could not be stored: Unavailable: the job store cannot be used: disk I/O error"
+        in (job["error"]["message"])
+    )
     assert (await api.get(f"jobs/{job['id']}")).json["status"] == "failed"
+    assert attempts == ["succeeded", "failed", "failed"]  # it tried again, and got through
 
 
 async def test_careless_code_is_contained(api: Api) -> None:
@@ -498,3 +507,18 @@ async def test_careless_code_is_contained(api: Api) -> None:
     stormed = await api.run("misbehave", kwargs={"how": "progress_storm"})
     assert stormed["progress"] == {"fraction": 1.0, "message": "done, again"}
     assert (await api.run("echo", kwargs={"text": "fine"}))["result"] == "fine"
+
+
+async def test_a_store_that_cannot_write_is_a_503_that_says_why(
+    api: Api, jobserver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("database or disk is full")  # injected: a full disk
+
+    monkeypatch.setattr(jobserver.jobs.store.store, "insert_job", full)
+    answer = await api.post("jobs", {"script": "echo", "kwargs": {"text": "x"}, "run": True})
+    assert answer.code == 503
+    assert answer.json["message"] == "the job store cannot be used: database or disk is full"
+    monkeypatch.undo()
+    assert (await api.get("jobs")).json["total"] == 0  # nothing half-made
+    assert (await api.run("echo", kwargs={"text": "again"}))["result"] == "again"

@@ -75,6 +75,10 @@ class Store(LoggingConfigurable):
 
     url = Unicode(help="Where the store keeps its data (a path or a URI).").tag(config=True)
 
+    #: errors of the storage itself (a full disk, a locked or damaged file, a lost
+    #: connection): callers are told the store is unavailable, with the reason
+    unavailable_errors: tuple[type[BaseException], ...] = ()
+
     def open(self) -> None:
         """Connect, create what is missing, migrate. Called once, off the event loop."""
         raise NotImplementedError

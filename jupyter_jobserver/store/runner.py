@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from ..errors import Unavailable
 from .base import Store
 
 T = TypeVar("T")
@@ -45,8 +46,9 @@ class StoreRunner:
     def write(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
         """Queue a write now (its order is fixed by this call) and return its future."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        call = self._explained(functools.partial(method, *args, **kwargs))
         with self._lock:
-            self._pending.append((functools.partial(method, *args, **kwargs), future))
+            self._pending.append((call, future))
             if len(self._pending) == 1:  # the writer sleeps only when nothing is pending
                 self._wake.set()
         return future
@@ -54,7 +56,23 @@ class StoreRunner:
     def read(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
         """Run a read in the reader pool."""
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._readers, functools.partial(method, *args, **kwargs))
+        call = self._explained(functools.partial(method, *args, **kwargs))
+        return loop.run_in_executor(self._readers, call)
+
+    def _explained(self, call: Callable[[], T]) -> Callable[[], T]:
+        """``call``, with a failure of the storage itself turned into a 503 that says why
+        (not a bare 500)."""
+        errors = self.store.unavailable_errors
+        if not errors:
+            return call
+
+        def explained() -> T:
+            try:
+                return call()
+            except errors as exc:
+                raise Unavailable(f"the job store cannot be used: {exc}") from exc
+
+        return explained
 
     def close(self) -> None:
         """Finish the writes already queued, then close the store."""
@@ -88,6 +106,8 @@ class StoreRunner:
                     except Exception as exc:  # one bad write fails alone
                         outcomes.append((future, None, exc))
         except Exception as exc:  # the batch itself could not be committed
+            if isinstance(exc, self.store.unavailable_errors):
+                exc = Unavailable(f"the job store cannot be used: {exc}")
             outcomes = [(future, None, exc) for _, future in calls]
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = defaultdict(list)
         for outcome in outcomes:

@@ -107,6 +107,8 @@ DATA_COLUMNS = tuple(field for field in DATA_FIELDS if field != "data")
 class SQLiteStore(Store):
     """Jobs and data documents in one SQLite file."""
 
+    unavailable_errors = (sqlite3.OperationalError,)  # a full disk, a lock, I/O
+
     synchronous = Enum(
         ["OFF", "NORMAL", "FULL"],
         default_value="NORMAL",
