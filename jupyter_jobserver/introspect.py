@@ -22,6 +22,7 @@ annotated with a data type (``pathlib.Path``, ``pandas.DataFrame``, ``pandas.Ser
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import enum
 import hashlib
@@ -61,7 +62,10 @@ def load_function(reference: str) -> Callable[..., Any]:
     module_name, sep, attribute = reference.partition(":")
     if not sep or not module_name or not attribute:
         raise ValueError(f"{reference!r} is not of the form 'module:function'")
+    fresh = module_name not in sys.modules
     obj: Any = importlib.import_module(module_name)
+    if fresh:
+        remember_source(obj)
     for part in attribute.split("."):
         obj = getattr(obj, part)
     if not callable(obj):
@@ -75,7 +79,10 @@ def describe_reference(name: str, reference: str) -> dict[str, Any]:
     from .filescripts import FileScript
 
     module_name, _, attribute = reference.partition(":")
+    fresh = module_name not in sys.modules
     obj: Any = importlib.import_module(module_name)
+    if fresh:
+        remember_source(obj)
     for part in attribute.split("."):
         obj = getattr(obj, part)
     if isinstance(obj, FileScript):
@@ -398,10 +405,27 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
 # --- provenance -----------------------------------------------------------------------
 
 
+#: sha256 of each script module's source file as it was when this process imported it
+_SOURCE_HASHES: dict[str, str] = {}
+
+
+def remember_source(module: Any) -> None:
+    """Hash a module's file as it is imported: the code that runs is what was read then,
+    whatever happens to the file afterwards."""
+    with contextlib.suppress(OSError, TypeError):
+        path = inspect.getsourcefile(module)
+        if path:
+            _SOURCE_HASHES[module.__name__] = hashlib.sha256(
+                pathlib.Path(path).read_bytes()
+            ).hexdigest()
+
+
 def code_hash(func: Callable[..., Any]) -> str:
-    """sha256 of the source file that defines ``func`` (its module), so a change to a
-    helper in the same file changes the hash too."""
+    """sha256 of the source file that defines ``func`` (its module) as it was imported,
+    so a change to a helper in the same file changes the hash too."""
     module = inspect.getmodule(func)
+    if module is not None and module.__name__ in _SOURCE_HASHES:
+        return _SOURCE_HASHES[module.__name__]
     try:
         path = inspect.getsourcefile(module) if module else None
         if path:

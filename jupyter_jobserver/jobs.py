@@ -466,7 +466,7 @@ class JobService:
                 "process": "eval" if job["process"] == "eval" else None,
                 "code": job.get("code"),
                 "args": job["args"],
-                "kwargs": job["kwargs"],
+                "kwargs": _rerun_kwargs(job),
                 "data": binding,
                 "run": request.run,
                 "public": job["public"] and job["owner"] == user.name,
@@ -974,6 +974,16 @@ def _result(outcome: Outcome) -> Any:
 def _remove(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
+
+
+def _rerun_kwargs(job: dict[str, Any]) -> dict[str, Any]:
+    """The job's keyword arguments plus the defaults it ran with, as recorded: a rerun
+    gets the values the first run got, even if the script's defaults have changed since."""
+    recorded = (job.get("provenance") or {}).get("parameters") or {}
+    if job["args"] or not isinstance(recorded, dict):
+        return dict(job["kwargs"])  # which recorded values the args filled is not recorded
+    defaults = {k: v for k, v in recorded.items() if not k.startswith("*")}
+    return {**defaults, **job["kwargs"]}
 
 
 #: seconds to wait before each attempt to record that a job's end could not be stored

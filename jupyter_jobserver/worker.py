@@ -44,6 +44,7 @@ from .introspect import (
     environment,
     function_provenance,
     load_function,
+    remember_source,
     warm_provenance,
 )
 from .proctree import kill_descendants
@@ -77,7 +78,7 @@ class Worker:
     def serve(self, preload: list[str]) -> None:
         for module in preload:
             try:
-                importlib.import_module(module)
+                remember_source(importlib.import_module(module))
             except Exception as exc:
                 print(f"jobserver worker: could not preload {module}: {exc}", file=sys.stderr)
         if preload:
@@ -169,7 +170,7 @@ class Worker:
     def _execute(self, task: dict[str, Any], done: dict[str, Any]) -> Any:
         process = task["process"]
         if process == "function":
-            return run_function(task)
+            return run_function(task, done)
         if process == "eval":
             return run_eval(task)
         if process == "file":
@@ -240,8 +241,10 @@ class ResultTooLarge(Exception):
     """The job's return value is larger than the configured limit."""
 
 
-def run_function(task: dict[str, Any]) -> Any:
-    """Call a registered function with the job's parameters (and its data first)."""
+def run_function(task: dict[str, Any], done: dict[str, Any] | None = None) -> Any:
+    """Call a registered function with the job's parameters (and its data first); record
+    in ``done`` every parameter's value as the code that runs has it, defaults included
+    (the server's are those of the code as it was described)."""
     func = load_function(task["target"])
     args = list(task.get("args") or [])
     kwargs = dict(task.get("kwargs") or {})
@@ -256,7 +259,39 @@ def run_function(task: dict[str, Any]) -> Any:
         # and the job's positional arguments stay where the schema put them
         default = inspect.signature(func).parameters[parameter["parameter"]].default
         args.insert(0, None if default is inspect.Parameter.empty else default)
+    if done is not None:
+        skip = (parameter or {}).get("parameter") if (binding or parameter) else None
+        used = _used_parameters(func, args, kwargs, skip)
+        if used is not None:
+            done.setdefault("provenance", {})["parameters"] = used
     return func(*args, **kwargs)
+
+
+def _used_parameters(
+    func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], skip: str | None
+) -> dict[str, Any] | None:
+    """Every parameter's value for this call, as the job record writes them (``*args``
+    for extra positional values); ``None`` when the call does not fit the signature (the
+    call itself will then say why)."""
+    try:
+        signature = inspect.signature(func)
+        bound = signature.bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+    bound.apply_defaults()
+    used: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if name == skip:
+            continue
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                used["*args"] = list(value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            used.update(value)
+        else:
+            used[name] = value
+    return serialize.to_jsonable(used)
 
 
 def run_eval(task: dict[str, Any]) -> Any:

@@ -5,6 +5,7 @@ These tests run ``jupyter server`` as a child process, so it can be killed for r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
@@ -186,3 +187,37 @@ def test_a_store_that_cannot_be_opened_is_a_clear_503(server: Any, tmp_path: pat
     assert status == 503
     assert "the job server could not start" in answer["message"]
     assert broken.signal(signal.SIGTERM) == 0
+
+
+EVOLVING = """
+def evolving(a: int = 1, b: int = {b}) -> str:
+    return "{version} a=%d b=%d" % (a, b)
+"""
+
+
+def test_provenance_is_the_code_that_ran_and_rerun_repeats_its_values(
+    tmp_path: pathlib.Path,
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    module = code / "evolving.py"
+    module.write_text(EVOLVING.format(version="v1", b=2))
+    first_text = module.read_bytes()
+    config = _config(tmp_path, scripts={"evolving": "evolving:evolving"}, preload_scripts=False)
+    config["LocalExecutor"]["max_jobs_per_worker"] = 1  # each job on a fresh worker
+    with ServerProcess(tmp_path, config, python_path=[str(code)]) as server:
+        # the worker that described the script has imported it; then the file changes
+        module.write_text(EVOLVING.format(version="v2", b=5))
+        first = server.call("POST", "jobs?wait=60", {"script": "evolving", "run": True})
+        assert first["result"] == "v1 a=1 b=2"  # what that worker had loaded
+        assert first["provenance"]["code_sha256"] == hashlib.sha256(first_text).hexdigest()
+        assert first["provenance"]["parameters"] == {"a": 1, "b": 2}
+        second = server.call("POST", "jobs?wait=60", {"script": "evolving", "run": True})
+        assert second["result"] == "v2 a=1 b=5"  # a fresh worker reads the new file
+        assert second["provenance"]["parameters"] == {"a": 1, "b": 5}  # the default it used
+        new_hash = hashlib.sha256(module.read_bytes()).hexdigest()
+        assert second["provenance"]["code_sha256"] == new_hash
+        again = server.call("POST", f"jobs/{first['id']}/rerun", {})
+        again = server.call("GET", f"jobs/{again['id']}?wait=60")
+        assert again["result"] == "v2 a=1 b=2"  # the first run's values, on today's code
+        assert again["provenance"]["code_sha256"] == new_hash  # and the record says so
