@@ -52,28 +52,43 @@ class Folding:
         self.sent_at = 0.0
         self.pending = False
         self._timer: threading.Timer | None = None
+        self._closed = False
+        # reports go out one at a time, so the latest is always the last to arrive
+        self._lock = threading.Lock()
 
     def put(self, update: dict[str, Any]) -> None:
-        self.latest = update
-        now = time.monotonic()
-        if now - self.sent_at >= PROGRESS_INTERVAL:
-            self.sent_at = now
-            self.pending = False
-            self.report(update)
-        else:
+        with self._lock:
+            self.latest = update
+            now = time.monotonic()
+            if now - self.sent_at >= PROGRESS_INTERVAL:
+                self.sent_at = now
+                self.pending = False
+                self.report(update)
+                return
             self.pending = True
-            if self.timed and (self._timer is None or not self._timer.is_alive()):
+            timer_needed = self.timed and not self._closed
+            if timer_needed and (self._timer is None or not self._timer.is_alive()):
                 self._timer = threading.Timer(PROGRESS_INTERVAL, self.flush)
                 self._timer.daemon = True
                 self._timer.start()
 
     def flush(self, now: bool = False) -> None:
         """Send a folded report once its interval has passed (or at once, with ``now``)."""
-        due = now or time.monotonic() - self.sent_at >= PROGRESS_INTERVAL
-        if self.pending and due and self.latest is not None:
-            self.pending = False
-            self.sent_at = time.monotonic()
-            self.report(self.latest)
+        with self._lock:
+            due = now or time.monotonic() - self.sent_at >= PROGRESS_INTERVAL
+            if self.pending and due and self.latest is not None:
+                self.pending = False
+                self.sent_at = time.monotonic()
+                self.report(self.latest)
+
+    def close(self) -> None:
+        """Send what is folded and stop the timer (it must not outlive the job)."""
+        self._closed = True
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
+            timer.join()
+        self.flush(now=True)
 
 
 class _JobState:
@@ -106,7 +121,7 @@ class _JobState:
                 os.write(fd, (line + "\n").encode())
 
         self.folding = Folding(write, timed=True)
-        atexit.register(self.folding.flush, now=True)
+        atexit.register(self.folding.close)
 
     def end(self) -> dict[str, Any] | None:
         """Forget the job; return its last progress so the worker can store it."""

@@ -344,7 +344,7 @@ def _read_progress(fd: int, report: Callable[[dict[str, Any]], None]) -> None:
             except ValueError:
                 fraction, message = None, line.strip()
             folding.put({"fraction": fraction, "message": message[:500] or None})
-    folding.flush(now=True)
+    folding.close()
 
 
 def _tail(path: str) -> str:

@@ -664,7 +664,13 @@ class JobService:
             changes["progress"] = outcome.progress
         if active is not None and outcome.provenance:
             # what the worker actually ran wins over what the registry said at creation
-            changes["provenance"] = {**active.job.get("provenance", {}), **outcome.provenance}
+            before = active.job.get("provenance", {})
+            changes["provenance"] = {**before, **outcome.provenance}
+            if "parameters" in outcome.provenance:
+                changes["provenance"]["parameters"] = {
+                    **(before.get("parameters") or {}),
+                    **outcome.provenance["parameters"],
+                }
         self._forget(job_id)
         if active is not None and not active.stored:
             # it ended before its record was written: the first write carries the end

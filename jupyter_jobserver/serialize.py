@@ -151,6 +151,8 @@ def _convert_scientific(value: Any) -> Any:
                 "index_name": to_jsonable(value.index.name),
                 "column_levels": value.columns.nlevels,
                 "index_levels": value.index.nlevels,
+                "column_names": to_jsonable(list(value.columns.names)),
+                "index_names": to_jsonable(list(value.index.names)),
             }
         if isinstance(value, pd.Series):
             split = json.loads(
@@ -192,8 +194,12 @@ def from_jsonable(value: Any) -> Any:
         frame.index = _restore_index(
             _labels(value["index"], value.get("index_levels", 1)), value.get("index_dtype")
         )
-        if frame.index.nlevels == 1:
-            frame.index.name = value.get("index_name")
+        index_names = value.get("index_names") or [value.get("index_name")]
+        if len(index_names) == frame.index.nlevels:
+            frame.index.names = index_names
+        column_names = value.get("column_names")
+        if column_names and len(column_names) == frame.columns.nlevels:
+            frame.columns.names = column_names
         return frame
     if kind == "series":
         import pandas as pd
@@ -231,6 +237,8 @@ def _labels(labels: list[Any], levels: int) -> Any:
     import pandas as pd
 
     if levels > 1:
+        if not labels:  # no rows: the levels cannot be read off the labels
+            return pd.MultiIndex.from_arrays([[] for _ in range(levels)])
         return pd.MultiIndex.from_tuples([tuple(label) for label in labels])
     return pd.Index(labels)
 

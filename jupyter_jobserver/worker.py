@@ -28,6 +28,7 @@ import importlib
 import inspect
 import io
 import json
+import math
 import os
 import signal
 import sys
@@ -270,9 +271,10 @@ def run_function(task: dict[str, Any], done: dict[str, Any] | None = None) -> An
 def _used_parameters(
     func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], skip: str | None
 ) -> dict[str, Any] | None:
-    """Every parameter's value for this call, as the job record writes them (``*args``
-    for extra positional values); ``None`` when the call does not fit the signature (the
-    call itself will then say why)."""
+    """Every parameter's value for this call that JSON holds exactly, as the job record
+    writes them (``*args`` for extra positional values): a rerun sends them back, so a
+    value JSON would change (``inf``, an object) is left to the code's own default.
+    ``None`` when the call does not fit the signature (the call itself will say why)."""
     try:
         signature = inspect.signature(func)
         bound = signature.bind(*args, **kwargs)
@@ -291,7 +293,20 @@ def _used_parameters(
             used.update(value)
         else:
             used[name] = value
-    return serialize.to_jsonable(used)
+    return {name: value for name, value in used.items() if _exact_json(value)}
+
+
+def _exact_json(value: Any) -> bool:
+    """Does JSON hold ``value`` exactly (it comes back equal, and of the same type)?"""
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_exact_json(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _exact_json(v) for k, v in value.items())
+    return False
 
 
 def run_eval(task: dict[str, Any]) -> Any:

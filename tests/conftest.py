@@ -39,6 +39,14 @@ FILE_SCRIPTS["args_gap"] = {  # an optional parameter with no default, then defa
     "required": [],
     "parameters": {"input": {"type": "string"}, "limit": {"type": "integer", "default": 10}},
 }
+FILE_SCRIPTS["quick_progress"] = {  # three progress lines at once, then done
+    "file": "/bin/sh",
+    "command": [
+        "/bin/sh",
+        "-c",
+        "printf '0.1 a\\n0.2 b\\n0.3 c\\n' >&$JUPYTER_JOBSERVER_PROGRESS_FD",
+    ],
+}
 FILE_SCRIPTS["misbehaving"] = {
     "file": str(FILESCRIPTS / "misbehaving.py"),
     "parameters": {"how": {"enum": ["bad_result", "killed", "progress_storm"]}},
@@ -59,6 +67,7 @@ TEST_SCRIPTS = {
         "noop",
         "leaky_thread",
         "misbehave",
+        "inf_default",
         "worker_pid",
         "types_demo",
         "pid_then_sleep",

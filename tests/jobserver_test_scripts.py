@@ -172,6 +172,11 @@ def leaky_thread() -> int:
     return os.getpid()
 
 
+def inf_default(limit: float = math.inf) -> str:
+    """A default JSON cannot write."""
+    return str(limit)
+
+
 def worker_pid() -> int:
     """The pid of the worker that runs this job."""
     time.sleep(0.1)

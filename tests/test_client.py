@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 from typing import Any
 
@@ -224,3 +225,18 @@ def test_a_kernel_started_by_the_server_finds_it_with_no_configuration(live_serv
     finally:
         kc.stop_channels()
         live_server.call_api("DELETE", f"api/kernels/{kernel['id']}")
+
+
+def test_tables_keep_their_shape_and_names_through_json() -> None:
+    from jupyter_jobserver import serialize
+
+    def again(frame: pd.DataFrame) -> pd.DataFrame:
+        return serialize.from_jsonable(json.loads(serialize.dumps(frame)))
+
+    empty = pd.DataFrame({"a": [], "b": [], "c": []}).set_index(["a", "b"])
+    assert again(empty).index.nlevels == 2
+    assert list(again(empty).index.names) == ["a", "b"]
+    named = pd.DataFrame({"a": [1, 2], "b": [3, 4], "c": [5, 6]}).set_index(["a", "b"])
+    pd.testing.assert_frame_equal(again(named), named)
+    columns = pd.DataFrame([[1]], columns=pd.Index(["x"], name="measure"))
+    assert again(columns).columns.name == "measure"

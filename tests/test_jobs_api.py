@@ -522,3 +522,10 @@ async def test_a_store_that_cannot_write_is_a_503_that_says_why(
     monkeypatch.undo()
     assert (await api.get("jobs")).json["total"] == 0  # nothing half-made
     assert (await api.run("echo", kwargs={"text": "again"}))["result"] == "again"
+
+
+async def test_rerun_of_a_job_with_a_default_json_cannot_write(api: Api) -> None:
+    first = await api.run("inf_default")
+    assert first["result"] == "inf"
+    again = (await api.post(f"jobs/{first['id']}/rerun", {})).json
+    assert (await api.wait(again["id"]))["result"] == "inf"

@@ -394,3 +394,12 @@ async def test_deleting_a_job_ends_its_event_stream(api: Api, api_fetch: Any) ->
     assert events[-1][0] == "end"
     final = events[-1][1]["job"]
     assert final is None or final["status"] == "cancelled"  # gone, or as it was last seen
+
+
+async def test_quick_progress_from_a_file_script_keeps_the_worker(api: Api, jobserver: Any) -> None:
+    before = sorted(w.proc.pid for w in jobserver.executor._workers)
+    for _ in range(3):
+        job = await api.run("quick_progress")
+        assert job["status"] == "succeeded", job["error"]
+        assert job["progress"] == {"fraction": 0.3, "message": "c"}  # the last one counts
+    assert sorted(w.proc.pid for w in jobserver.executor._workers) == before
