@@ -136,6 +136,8 @@ class Worker:
                 try:
                     done["provenance"] = self._job_provenance(task)
                     value = self._execute(task, done)
+                    if os.getpid() != pid:  # a child the job forked: its value is not the job's
+                        os._exit(0)
                     result = serialize.dumps(value)
                     limit = task.get("max_result_bytes") or 0
                     if limit and len(result) > limit:
