@@ -18,7 +18,6 @@ is data that does not exist or that the user may not read.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import os
 from typing import Any
@@ -27,7 +26,6 @@ from . import datatypes
 from .datafiles import DataFiles
 from .documents import DataDocuments, canonical
 from .errors import Conflict, InvalidRequest, NotFound
-from .query import format_time
 from .users import User
 
 #: payloads larger than this reach the worker as a file in the job's folder
@@ -71,8 +69,7 @@ class DataBindings:
         owner = User(job["owner"])
         if binding["type"] == "datafile":
             location = await asyncio.to_thread(self.files.existing, owner, binding["name"])
-            stat = await asyncio.to_thread(location.path.stat)
-            digest = await asyncio.to_thread(self.files.checksum, location.path, stat)
+            meta = await asyncio.to_thread(self.files.describe, location.path)
             task = {
                 "type": "datafile",
                 "name": location.name,
@@ -82,11 +79,9 @@ class DataBindings:
             record = {
                 "type": "datafile",
                 "name": location.name,
-                "sha256": digest,
-                "size": stat.st_size,
-                "modified": format_time(
-                    datetime.datetime.fromtimestamp(stat.st_mtime, datetime.timezone.utc)
-                ),
+                "sha256": meta["sha256"],
+                "size": meta["size"],
+                "modified": meta["modified"],
             }
             return task, record
         if binding["type"] == "mongodb":

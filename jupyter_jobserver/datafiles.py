@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from .checksums import sha256_file
 from .errors import Conflict, InvalidRequest, NotFound, PermissionDenied, TooLarge
 from .query import format_time
 from .users import User
@@ -188,19 +189,27 @@ class DataFiles:
     def _list(self, user: User) -> builtins.list[dict[str, Any]]:
         seen: dict[str, dict[str, Any]] = {}
         for folder, shared, _ in self.folders(user):
-            try:
-                entries = sorted(os.scandir(folder), key=lambda e: e.name)
-            except FileNotFoundError:
-                continue
-            for entry in entries:
-                if entry.name in seen or not self._listable(entry):
-                    continue
-                try:
-                    self._inside(folder, entry.name)
-                except InvalidRequest:
-                    continue  # a symlink that leads out of the folder is not a datafile
-                seen[entry.name] = self._describe(pathlib.Path(entry.path), shared)
+            for entry in self._datafiles_in(folder):
+                if entry.name not in seen:  # the user's own file hides a shared namesake
+                    seen[entry.name] = self.describe(pathlib.Path(entry.path), shared)
         return list(seen.values())
+
+    def _datafiles_in(self, folder: pathlib.Path) -> builtins.list[os.DirEntry[str]]:
+        """The datafiles in one folder, by name."""
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            if not self._listable(entry):
+                continue
+            try:
+                self._inside(folder, entry.name)
+            except InvalidRequest:
+                continue  # a symlink that leads out of the folder is not a datafile
+            found.append(entry)
+        return found
 
     def _listable(self, entry: os.DirEntry[str]) -> bool:
         if entry.name.startswith(".") or not entry.is_file():
@@ -213,9 +222,10 @@ class DataFiles:
 
     async def info(self, user: User, name: str) -> dict[str, Any]:
         location = await asyncio.to_thread(self.existing, user, name)
-        return await asyncio.to_thread(self._describe, location.path, location.shared)
+        return await asyncio.to_thread(self.describe, location.path, location.shared)
 
-    def _describe(self, path: pathlib.Path, shared: bool = False) -> dict[str, Any]:
+    def describe(self, path: pathlib.Path, shared: bool = False) -> dict[str, Any]:
+        """A datafile's metadata: name, size, modified, extension, sha256 (off the loop)."""
         stat = path.stat()
         meta = {
             "name": path.name,
@@ -234,11 +244,7 @@ class DataFiles:
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
         digest = self._hashes.get(key)
         if digest is None:
-            hasher = hashlib.sha256()
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    hasher.update(block)
-            digest = hasher.hexdigest()
+            digest = sha256_file(path)
             self.remember(key, digest)
         return digest
 
@@ -285,6 +291,10 @@ class DataFiles:
         """Check everything that can be checked before the body arrives; open the upload.
         With ``shared`` (administrators, on a server with several users), the file goes to
         the shared folder."""
+        if shared and not (self.per_user and user.admin):
+            raise PermissionDenied(
+                "only administrators of a server with several users upload shared datafiles"
+            )
         location = self.locate(user, name, for_writing=True, shared=shared)
         if not location.writable:
             raise PermissionDenied(
@@ -354,13 +364,11 @@ class DataFiles:
         """Delete every datafile in the user's own folder."""
 
         def delete() -> int:
+            own, _, _ = self.folders(user)[0]
             count = 0
-            for meta in self._list(user):
-                if meta.get("shared"):
-                    continue
-                location = self.locate(user, meta["name"])
+            for entry in self._datafiles_in(own):  # no need to hash what goes
                 with contextlib.suppress(FileNotFoundError):
-                    location.path.unlink()
+                    os.unlink(entry.path)
                     count += 1
             return count
 
@@ -460,7 +468,7 @@ class Upload:
         self.files.remember(
             (str(self.location.path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino), digest
         )
-        return self.files._describe(self.location.path, self.location.shared)
+        return self.files.describe(self.location.path, self.location.shared)
 
     def _publish(self) -> None:
         if self.overwrite:

@@ -366,17 +366,16 @@ def _times(values: Any) -> Any:
 
 
 @lru_cache(maxsize=1)
-def _plugins() -> dict[str, str]:
-    """Registered datatype names (their code is imported only where it runs)."""
+def _plugins() -> dict[str, Any]:
+    """Registered datatypes by name, read once (their code is imported only where it
+    runs, by :func:`_plugin`)."""
     from importlib import metadata
 
-    return {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def _plugin(name: str) -> Any:
-    from importlib import metadata
-
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name:
-            return ep.load()
-    raise ValueError(f"unknown datatype {name!r}")
+    entry_point = _plugins().get(name)
+    if entry_point is None:
+        raise ValueError(f"unknown datatype {name!r}")
+    return entry_point.load()

@@ -47,9 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
-import math
 import os
 import pathlib
 import shutil
@@ -57,10 +55,10 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from .context import ENV_CORES, ENV_JOB_ID, ENV_PROGRESS_FD, Folding
+from .context import ENV_CORES, ENV_JOB_ID, ENV_PROGRESS_FD, progress
 from .proctree import kill_descendants
 
 ENV_DATA = "JUPYTER_JOBSERVER_DATA"
@@ -267,11 +265,7 @@ def _text(value: Any) -> str:
     return json.dumps(value)
 
 
-def run(
-    task: Mapping[str, Any],
-    data: str | None,
-    report: Callable[[dict[str, Any]], None],
-) -> tuple[int, Any]:
+def run(task: Mapping[str, Any], data: str | None) -> tuple[int, Any]:
     """Run a file script to its end: (exit code, result). Raises :class:`ScriptFailed`."""
     spec = task["file"]
     job_dir = task["job_dir"]
@@ -302,7 +296,7 @@ def run(
         )
     finally:
         os.close(progress_write)
-    reader = threading.Thread(target=_read_progress, args=(progress_read, report), daemon=True)
+    reader = threading.Thread(target=_read_progress, args=(progress_read,), daemon=True)
     reader.start()
     code = proc.wait()
     # what the script left behind ends with it, even processes in sessions of their own
@@ -328,23 +322,18 @@ def run(
     return code, result
 
 
-def _read_progress(fd: int, report: Callable[[dict[str, Any]], None]) -> None:
-    """Read a script's progress lines, folded as a function's reports are (a script in
-    any language may write them as fast as it likes)."""
-    folding = Folding(report, timed=True)
+def _read_progress(fd: int) -> None:
+    """Pass a script's progress lines on as the job's progress, folded like a function's
+    reports (a script in any language may write them as fast as it likes)."""
     with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as lines:
         for line in lines:
             fraction_text, _, message = line.strip().partition(" ")
             try:
-                if fraction_text in ("", "-"):  # "- message": a message alone
-                    fraction = None
-                else:
-                    fraction = float(fraction_text)
-                    fraction = None if math.isnan(fraction) else min(1.0, max(0.0, fraction))
+                # "- message": a message alone
+                fraction = None if fraction_text in ("", "-") else float(fraction_text)
             except ValueError:
                 fraction, message = None, line.strip()
-            folding.put({"fraction": fraction, "message": message[:500] or None})
-    folding.close()
+            progress(fraction, message or None)
 
 
 def _tail(path: str) -> str:
@@ -355,11 +344,3 @@ def _tail(path: str) -> str:
             return f.read().decode("utf-8", "replace")
     except OSError:
         return ""
-
-
-def file_hash(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from .checksums import sha256_file
 from .scripting import METADATA_ATTRIBUTE, Param
 
 DATA_BINDINGS = ("datafile", "mongodb", "raw_data")
@@ -62,14 +63,20 @@ def load_function(reference: str) -> Callable[..., Any]:
     module_name, sep, attribute = reference.partition(":")
     if not sep or not module_name or not attribute:
         raise ValueError(f"{reference!r} is not of the form 'module:function'")
+    obj = _resolve(module_name, attribute)
+    if not callable(obj):
+        raise TypeError(f"{reference!r} is not callable")
+    return obj
+
+
+def _resolve(module_name: str, attribute: str) -> Any:
+    """Import a module (hashing its file as it is first read) and reach an attribute."""
     fresh = module_name not in sys.modules
     obj: Any = importlib.import_module(module_name)
     if fresh:
         remember_source(obj)
     for part in attribute.split("."):
         obj = getattr(obj, part)
-    if not callable(obj):
-        raise TypeError(f"{reference!r} is not callable")
     return obj
 
 
@@ -79,12 +86,7 @@ def describe_reference(name: str, reference: str) -> dict[str, Any]:
     from .filescripts import FileScript
 
     module_name, _, attribute = reference.partition(":")
-    fresh = module_name not in sys.modules
-    obj: Any = importlib.import_module(module_name)
-    if fresh:
-        remember_source(obj)
-    for part in attribute.split("."):
-        obj = getattr(obj, part)
+    obj = _resolve(module_name, attribute)
     if isinstance(obj, FileScript):
         obj.check()
         return obj.describe(name)
@@ -415,23 +417,18 @@ def remember_source(module: Any) -> None:
     with contextlib.suppress(OSError, TypeError):
         path = inspect.getsourcefile(module)
         if path:
-            _SOURCE_HASHES[module.__name__] = hashlib.sha256(
-                pathlib.Path(path).read_bytes()
-            ).hexdigest()
+            _SOURCE_HASHES[module.__name__] = sha256_file(path)
 
 
 def code_hash(func: Callable[..., Any]) -> str:
     """sha256 of the source file that defines ``func`` (its module) as it was imported,
     so a change to a helper in the same file changes the hash too."""
     module = inspect.getmodule(func)
-    if module is not None and module.__name__ in _SOURCE_HASHES:
-        return _SOURCE_HASHES[module.__name__]
-    try:
-        path = inspect.getsourcefile(module) if module else None
-        if path:
-            return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
-    except (OSError, TypeError):
-        pass
+    if module is not None:
+        if module.__name__ not in _SOURCE_HASHES:  # imported before any job: hash it now
+            remember_source(module)
+        if module.__name__ in _SOURCE_HASHES:
+            return _SOURCE_HASHES[module.__name__]
     try:
         return hashlib.sha256(inspect.getsource(func).encode()).hexdigest()
     except (OSError, TypeError):

@@ -581,7 +581,7 @@ class JobService:
                 event = await subscription.get()
                 if event is None or event["event"] not in ("status", "deleted"):
                     continue
-                if not (user.admin or event.get("owner") == user.name or event.get("public")):
+                if not user.may_see(event):  # events carry the job's owner and public flag
                     continue
                 yield {
                     "event": event["event"],

@@ -40,6 +40,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from . import context, filescripts, serialize
+from .checksums import sha256_file
 from .introspect import (
     describe_reference,
     environment,
@@ -178,9 +179,7 @@ class Worker:
             return run_eval(task)
         if process == "file":
             try:
-                done["exit_code"], result = filescripts.run(
-                    task, _data_path(task), self._report_progress(task["job_id"])
-                )
+                done["exit_code"], result = filescripts.run(task, _data_path(task))
             except filescripts.ScriptFailed as exc:
                 done["exit_code"] = exc.code
                 raise
@@ -201,7 +200,7 @@ class Worker:
             if key not in self._provenance:
                 self._provenance[key] = {
                     "version": spec.get("version"),
-                    "code_sha256": filescripts.file_hash(spec["file"]),
+                    "code_sha256": sha256_file(spec["file"]),
                 }
             provenance.update(self._provenance[key])
         elif task["process"] == "eval":

@@ -68,17 +68,12 @@ class DataFileHandler(JobServerHandler):
         connection: Any = self.request.connection  # an HTTP1Connection while reading
         connection.set_max_body_size(limit + MULTIPART_OVERHEAD + DRAIN if limit else 1 << 62)
         _larger_reads(connection)
-        shared = self.bool_argument("shared")
-        if shared and not (files.per_user and self.user.admin):
-            raise PermissionDenied(
-                "only administrators of a server with several users upload shared datafiles"
-            )
         self.upload = files.start_upload(
             self.user,
             self.path_kwargs["name"],
             overwrite=self.bool_argument("overwrite"),
             expected_size=None if self.multipart or length is None else int(length),
-            shared=shared,
+            shared=self.bool_argument("shared"),
         )
 
     async def data_received(self, chunk: bytes) -> None:

@@ -11,12 +11,12 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..client import Job, JobServerClient
+from ..datatypes import known_datatypes
 from ..errors import Conflict, JobServerError
 from .fields import UNSET, Field, fields_for
 from .view import JobView
 
 NO_DATA, DATAFILE, DOCUMENT, INLINE = "no data", "datafile", "stored data", "inline JSON"
-DATATYPES = ["json", "dataframe", "timeseries", "series", "ndarray"]
 
 
 class JobForm(widgets.VBox):
@@ -53,7 +53,7 @@ class JobForm(widgets.VBox):
             layout=widgets.Layout(width="32em", height="6em"),
         )
         self.inline_datatype = widgets.Dropdown(
-            options=DATATYPES, value="json", description="Datatype"
+            options=known_datatypes(), value="json", description="Datatype"
         )
         self.data_box = widgets.VBox()
 
