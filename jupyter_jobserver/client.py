@@ -23,10 +23,12 @@ receives their responses; the two clients only differ in how they send them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
 import pathlib
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
 from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar
@@ -631,6 +633,8 @@ class JobServerClient(_Bindings):
             headers=_auth(self.connection.token),
             timeout=httpx.Timeout(timeout, connect=10),
         )
+        self._closed = False
+        self._streams: set[socket.socket] = set()
 
     def clone(self) -> JobServerClient:
         """A new client to the same server (for a thread of its own)."""
@@ -674,11 +678,26 @@ class JobServerClient(_Bindings):
                 if response.status_code >= 400:
                     response.read()
                     _check(response)
-                yield from _sse(response.iter_lines())
+                stream = response.extensions.get("network_stream")
+                sock = stream.get_extra_info("socket") if stream is not None else None
+                if sock is not None:
+                    self._streams.add(sock)
+                try:
+                    yield from _sse(response.iter_lines())
+                finally:
+                    self._streams.discard(sock)
         except httpx.HTTPError as exc:
+            if self._closed:
+                return  # closed on purpose, from another thread: the stream just ends
             raise _lost(self.connection, exc) from exc
 
     def close(self) -> None:
+        """Close the connections; an event stream that another thread is reading ends."""
+        self._closed = True
+        for sock in list(self._streams):
+            # Closing a socket does not wake a thread blocked reading it; shutting it down does.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self._http.close()
 
     def __enter__(self) -> JobServerClient:

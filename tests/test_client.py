@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import threading
 from typing import Any
 
 import pandas as pd
@@ -100,6 +101,30 @@ def test_events_follow_a_job(client: JobServerClient) -> None:
     assert events[-1]["event"] == "end"
     assert events[-1]["job"]["status"] == "succeeded"
     assert [e["progress"]["fraction"] for e in events if e["event"] == "progress"][-1] == 1.0
+
+
+def test_closing_a_client_ends_the_stream_another_thread_reads(live_server: Any) -> None:
+    watcher = JobServerClient(live_server.base, live_server.token)
+    opened = threading.Event()
+    seen: list[str] = []
+    failures: list[BaseException] = []
+
+    def follow() -> None:
+        try:
+            for event in watcher.watch():
+                seen.append(event["event"])
+                opened.set()
+        except BaseException as exc:  # the test reports it
+            failures.append(exc)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    assert opened.wait(30)
+    watcher.close()  # no event is coming: only the close can end the read
+    thread.join(10)
+    assert not thread.is_alive()
+    assert seen == ["open"]
+    assert failures == []  # a stream closed on purpose ends quietly, not "lost the server"
 
 
 def test_datafiles_and_documents(client: JobServerClient, tmp_path: pathlib.Path) -> None:

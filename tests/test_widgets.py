@@ -225,6 +225,19 @@ def test_a_running_job_can_be_cancelled_from_its_view(client: JobServerClient) -
     assert view.wait(30).status == "cancelled"
 
 
+def test_closing_a_view_stops_following_its_job(client: JobServerClient) -> None:
+    job = client.create_job("sleepy", kwargs={"seconds": 60}, run=True)
+    try:
+        view = JobView(job, client)
+        client.get_job(job.id, wait=30, until="running")
+        view.close()  # the job runs on; the view stops listening to it
+        assert view._thread is not None and not view._thread.is_alive()
+        assert "lost the job server" not in view.status.value
+        assert client.get_job(job.id).status == "running"
+    finally:
+        client.cancel(job.id)
+
+
 def test_the_job_list_follows_changes_and_acts(client: JobServerClient) -> None:
     job_list = JobList(client, limit=5)
     try:

@@ -83,6 +83,8 @@ class JobList(widgets.VBox):
 
     def show(self, job_id: str) -> JobView:
         view = JobView(job_id, self.client)
+        for shown in self.detail.children:
+            shown.close()  # the view it replaces stops following its job
         self.detail.children = [view]
         return view
 
@@ -112,4 +114,6 @@ class JobList(widgets.VBox):
             self._watcher.close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        for shown in self.detail.children:
+            shown.close()
         super().close()

@@ -43,13 +43,18 @@ class JobView(widgets.VBox):
             ]
         )
         self._done = threading.Event()
+        self._closed = False
+        self._watcher: JobServerClient | None = None
+        self._thread: threading.Thread | None = None
         self._show_status()
         if not follow:
             self._finish(self.job.record)
         else:
-            threading.Thread(
+            self._watcher = self.client.clone()
+            self._thread = threading.Thread(
                 target=self._follow, name=f"jobview-{self.job.id[:8]}", daemon=True
-            ).start()
+            )
+            self._thread.start()
 
     def wait(self, timeout: float | None = None) -> Job:
         """Block until the job has ended (and the view shows it); return the job."""
@@ -62,17 +67,27 @@ class JobView(widgets.VBox):
             self.client.cancel(self.job.id)
 
     def _follow(self) -> None:
-        watcher = self.client.clone()
+        assert self._watcher is not None
         try:
-            for event in watcher.events(self.job.id):
+            for event in self._watcher.events(self.job.id):
                 self.handle(event)
                 if event["event"] == "end":
                     return
         except Exception as exc:  # the server went away: say so, stop following
-            self.status.value = f'<span style="color:#c62828">lost the job server: {exc}</span>'
+            if not self._closed:
+                self.status.value = f'<span style="color:#c62828">lost the job server: {exc}</span>'
             self._done.set()
         finally:
-            watcher.close()
+            self._watcher.close()
+
+    def close(self) -> None:
+        """Stop following the job (its event stream is closed) and close the view."""
+        self._closed = True
+        if self._watcher is not None:
+            self._watcher.close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        super().close()
 
     def handle(self, event: dict[str, Any]) -> None:
         """Apply one event of the job's stream to the view."""
