@@ -224,36 +224,36 @@ class DataFiles:
         location = await asyncio.to_thread(self.existing, user, name)
         return await asyncio.to_thread(self.describe, location.path, location.shared)
 
-    def describe(self, path: pathlib.Path, shared: bool = False) -> dict[str, Any]:
-        """A datafile's metadata: name, size, modified, extension, sha256 (off the loop)."""
+    def describe(
+        self, path: pathlib.Path, shared: bool = False, digest: str | None = None
+    ) -> dict[str, Any]:
+        """A datafile's metadata: name, size, modified, extension, sha256 (off the loop);
+        ``digest`` is the sha256 when it is known already (an upload hashed as it wrote)."""
         stat = path.stat()
         meta = {
             "name": path.name,
             "size": stat.st_size,
             "modified": _iso(stat.st_mtime),
             "extension": self.extension(path.name),
-            "sha256": self.checksum(path, stat),
+            "sha256": self.checksum(path, stat, digest),
         }
         if self.per_user:
             meta["shared"] = shared
         return meta
 
-    def checksum(self, path: pathlib.Path, stat: os.stat_result | None = None) -> str:
-        """sha256 of a file, remembered until the file changes (call off the loop)."""
+    def checksum(
+        self, path: pathlib.Path, stat: os.stat_result | None = None, known: str | None = None
+    ) -> str:
+        """sha256 of a file, remembered until the file changes (the most recent few
+        thousand files are kept); ``known`` is taken as it when given (call off the loop)."""
         stat = stat or path.stat()
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-        digest = self._hashes.get(key)
-        if digest is None:
-            digest = sha256_file(path)
-            self.remember(key, digest)
-        return digest
-
-    def remember(self, key: tuple[Any, ...], digest: str) -> None:
-        """Keep a checksum (the most recent few thousand files are kept)."""
+        digest = known or self._hashes.get(key) or sha256_file(path)
         self._hashes[key] = digest
         self._hashes.move_to_end(key)
         while len(self._hashes) > HASH_CACHE:
             self._hashes.popitem(last=False)
+        return digest
 
     async def convert(self, user: User, name: str, fmt: str) -> tuple[str, bytes]:
         """A tabular datafile's content as csv, json, html or txt."""
@@ -464,11 +464,7 @@ class Upload:
         await asyncio.to_thread(self._publish)
         self._done = True
         self.files._reserved.pop(self.temporary, None)
-        stat = self.location.path.stat()
-        self.files.remember(
-            (str(self.location.path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino), digest
-        )
-        return self.files.describe(self.location.path, self.location.shared)
+        return self.files.describe(self.location.path, self.location.shared, digest)
 
     def _publish(self) -> None:
         if self.overwrite:

@@ -30,6 +30,7 @@ This module is imported by workers: pandas and numpy load only when a value need
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 from collections.abc import Mapping
 from functools import lru_cache
@@ -207,12 +208,7 @@ def _check_array(payload: Any) -> None:
             isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
         ):
             raise ValueError("an ndarray's 'shape' is a list of whole numbers")
-        count = 1
-        for n in found:
-            count *= n
-        wanted = 1
-        for n in shape:
-            wanted *= n
+        count, wanted = math.prod(found), math.prod(shape)
         if wanted != count:
             raise ValueError(
                 f"an ndarray of shape {shape} needs {wanted} values; 'data' has {count}"

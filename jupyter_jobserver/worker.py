@@ -262,7 +262,7 @@ def run_function(task: dict[str, Any], done: dict[str, Any] | None = None) -> An
         default = inspect.signature(func).parameters[parameter["parameter"]].default
         args.insert(0, None if default is inspect.Parameter.empty else default)
     if done is not None:
-        skip = (parameter or {}).get("parameter") if (binding or parameter) else None
+        skip = parameter["parameter"] if parameter else None
         used = _used_parameters(func, args, kwargs, skip)
         if used is not None:
             done.setdefault("provenance", {})["parameters"] = used

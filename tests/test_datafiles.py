@@ -34,6 +34,20 @@ async def eventually(condition: Any, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+BOUNDARY = "----jobserver-test-boundary"
+MULTIPART = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+
+def multipart(*parts: tuple[str, bytes]) -> bytes:
+    """A ``multipart/form-data`` body, as a browser's form sends it: each part is its
+    header lines and its content."""
+    body = b"".join(
+        f"--{BOUNDARY}\r\n{headers}\r\n\r\n".encode() + content + b"\r\n"
+        for headers, content in parts
+    )
+    return body + f"--{BOUNDARY}--\r\n".encode()
+
+
 def leftovers(folder: pathlib.Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".upload-"))
 
@@ -130,34 +144,19 @@ async def test_upload_a_raw_body_then_overwrite_and_delete(
 
 async def test_upload_a_multipart_form(api: Api, data_dir: pathlib.Path) -> None:
     content = b"a,b\r\n1,2\r\n--not-a-boundary\r\n" * 3000
-    boundary = "----jobserver-test-boundary"
-    body = (
+    body = multipart(
+        ('Content-Disposition: form-data; name="note"', b"ignored"),
         (
-            f"--{boundary}\r\n"
-            'Content-Disposition: form-data; name="note"\r\n\r\n'
-            "ignored\r\n"
-            f"--{boundary}\r\n"
             'Content-Disposition: form-data; name="file"; filename="whatever.csv"\r\n'
-            "Content-Type: text/csv\r\n\r\n"
-        ).encode()
-        + content
-        + f"\r\n--{boundary}--\r\n".encode()
+            "Content-Type: text/csv",
+            content,
+        ),
     )
-    answer = await api.put(
-        "datafiles/form.csv",
-        raw=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )
+    answer = await api.put("datafiles/form.csv", raw=body, headers=MULTIPART)
     assert answer.code == 201, answer
     assert (data_dir / "form.csv").read_bytes() == content
-    no_file = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--{boundary}--\r\n'
-    ).encode()
-    refused = await api.put(
-        "datafiles/empty.csv",
-        raw=no_file,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )
+    no_file = multipart(('Content-Disposition: form-data; name="x"', b"1"))
+    refused = await api.put("datafiles/empty.csv", raw=no_file, headers=MULTIPART)
     assert refused.code == 400
     assert "no complete field named 'file'" in refused.json["message"]
     assert not (data_dir / "empty.csv").exists()
@@ -373,24 +372,12 @@ async def test_uploads_need_authentication_before_any_byte(
 
 
 async def test_only_the_field_named_file_is_the_upload(api: Api, data_dir: pathlib.Path) -> None:
-    boundary = "b0undary"
-    body = (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="note"; filename="file"\r\n\r\n'
-        "not this\r\n"
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="file"; filename="x.csv"\r\n\r\n'
-        "this\r\n"
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="file"; filename="y.csv"\r\n\r\n'
-        "nor this\r\n"
-        f"--{boundary}--\r\n"
-    ).encode()
-    answer = await api.put(
-        "datafiles/one.csv",
-        raw=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    body = multipart(
+        ('Content-Disposition: form-data; name="note"; filename="file"', b"not this"),
+        ('Content-Disposition: form-data; name="file"; filename="x.csv"', b"this"),
+        ('Content-Disposition: form-data; name="file"; filename="y.csv"', b"nor this"),
     )
+    answer = await api.put("datafiles/one.csv", raw=body, headers=MULTIPART)
     assert answer.code == 201
     assert (data_dir / "one.csv").read_bytes() == b"this"
 

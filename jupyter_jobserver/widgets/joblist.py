@@ -10,6 +10,7 @@ import ipywidgets as widgets
 from .. import display as show
 from ..client import FINISHED, Job, JobServerClient
 from ..errors import JobServerError
+from .following import Following
 from .view import JobView
 
 
@@ -41,13 +42,10 @@ class JobList(widgets.VBox):
         )
         self.jobs: list[Job] = []
         self.changed = threading.Event()
-        self._closed = threading.Event()
-        self._watcher: JobServerClient | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: Following | None = None
         self.refresh()
         if follow:
-            self._watcher = self.client.clone()
-            self._thread = threading.Thread(target=self._watch, name="joblist", daemon=True)
+            self._thread = Following(self.client, self._watch, "joblist")
             self._thread.start()
 
     def refresh(self) -> None:
@@ -95,25 +93,21 @@ class JobList(widgets.VBox):
             self.summary.value = f'<span style="color:#c62828">{exc.message}</span>'
         self.refresh()
 
-    def _watch(self) -> None:
-        assert self._watcher is not None
+    def _watch(self, following: Following) -> None:
         try:
-            for _ in self._watcher.watch():
-                if self._closed.is_set():
+            for _ in following.client.watch():
+                if following.closed:
                     return
                 self.refresh()
                 self.changed.set()
         except Exception:
-            if not self._closed.is_set():
+            if not following.closed:
                 self.summary.value = '<span style="color:#c62828">lost the job server</span>'
 
     def close(self) -> None:
         """Stop following (the event stream is closed, its thread ends) and close."""
-        self._closed.set()
-        if self._watcher is not None:
-            self._watcher.close()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.close()
         for shown in self.detail.children:
             shown.close()
         super().close()

@@ -9,6 +9,7 @@ import ipywidgets as widgets
 
 from .. import display as show
 from ..client import FINISHED, Job, JobServerClient
+from .following import Following
 
 
 class JobView(widgets.VBox):
@@ -43,17 +44,12 @@ class JobView(widgets.VBox):
             ]
         )
         self._done = threading.Event()
-        self._closed = False
-        self._watcher: JobServerClient | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: Following | None = None
         self._show_status()
         if not follow:
             self._finish(self.job.record)
         else:
-            self._watcher = self.client.clone()
-            self._thread = threading.Thread(
-                target=self._follow, name=f"jobview-{self.job.id[:8]}", daemon=True
-            )
+            self._thread = Following(self.client, self._follow, f"jobview-{self.job.id[:8]}")
             self._thread.start()
 
     def wait(self, timeout: float | None = None) -> Job:
@@ -66,27 +62,21 @@ class JobView(widgets.VBox):
         if not self.job.finished:
             self.client.cancel(self.job.id)
 
-    def _follow(self) -> None:
-        assert self._watcher is not None
+    def _follow(self, following: Following) -> None:
         try:
-            for event in self._watcher.events(self.job.id):
+            for event in following.client.events(self.job.id):
                 self.handle(event)
                 if event["event"] == "end":
                     return
         except Exception as exc:  # the server went away: say so, stop following
-            if not self._closed:
+            if not following.closed:
                 self.status.value = f'<span style="color:#c62828">lost the job server: {exc}</span>'
             self._done.set()
-        finally:
-            self._watcher.close()
 
     def close(self) -> None:
         """Stop following the job (its event stream is closed) and close the view."""
-        self._closed = True
-        if self._watcher is not None:
-            self._watcher.close()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.close()
         super().close()
 
     def handle(self, event: dict[str, Any]) -> None:
