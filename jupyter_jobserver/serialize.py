@@ -38,7 +38,9 @@ import enum
 import json
 import math
 import pathlib
+import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 REPR_LIMIT = 10_000
@@ -277,24 +279,42 @@ def dumps_with_raw(document: Any) -> str:
     one level down (a job's ``result``, or the ``job`` an event carries): those are spliced
     in verbatim, which for a result of many megabytes is far cheaper than parsing it and
     writing it again. A document without any costs one pass over its top keys."""
-    pieces: dict[str, str] = {}
+    pieces: list[str] = []
 
-    def swap(mapping: dict[str, Any], depth: int) -> dict[str, Any]:
+    def mark(raw: RawJSON) -> str:
+        pieces.append(str(raw))
+        return f"\x00raw{len(pieces) - 1}\x00"
+
+    text = json.dumps(_swap_raw(document, mark), separators=(",", ":"))
+    if not pieces:
+        return text
+    found = _MARKER.findall(text)
+    if len(found) != len(pieces) or len(set(found)) != len(pieces):
+        # the document's own text looks like a marker: parse the raw values instead
+        return json.dumps(_swap_raw(document, json.loads), separators=(",", ":"))
+    # one pass, so that nothing spliced in is searched for markers again
+    return _MARKER.sub(lambda m: pieces[int(m.group(1))], text)
+
+
+#: a value ``dumps_with_raw`` stands in for a raw piece, as ``json.dumps`` writes it
+_MARKER = re.compile(r'"\\u0000raw(\d+)\\u0000"')
+
+
+def _swap_raw(document: Any, swap: Callable[[RawJSON], Any]) -> Any:
+    """The document with each :class:`RawJSON` at its top or one level down swapped
+    (copying only the mappings that change)."""
+
+    def walk(mapping: dict[str, Any], depth: int) -> dict[str, Any]:
         changed: dict[str, Any] | None = None
         for key, value in mapping.items():
             new = value
             if isinstance(value, RawJSON):
-                new = f"\x00raw{len(pieces)}\x00"
-                pieces[new] = str(value)
+                new = swap(value)
             elif depth and isinstance(value, dict):
-                new = swap(value, depth - 1)
+                new = walk(value, depth - 1)
             if new is not value:
                 changed = changed if changed is not None else dict(mapping)
                 changed[key] = new
         return mapping if changed is None else changed
 
-    document = swap(document, 1) if isinstance(document, dict) else document
-    text = json.dumps(document, separators=(",", ":"))
-    for key, raw in pieces.items():
-        text = text.replace(json.dumps(key), raw, 1)
-    return text
+    return walk(document, 1) if isinstance(document, dict) else document

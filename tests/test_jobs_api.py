@@ -529,3 +529,13 @@ async def test_rerun_of_a_job_with_a_default_json_cannot_write(api: Api) -> None
     assert first["result"] == "inf"
     again = (await api.post(f"jobs/{first['id']}/rerun", {})).json
     assert (await api.wait(again["id"]))["result"] == "inf"
+
+
+async def test_a_record_comes_back_as_it_was_whatever_its_text(api: Api) -> None:
+    # text shaped like what the server splices stored results in with stays text
+    text = "\x00raw0\x00"
+    job = await api.run("echo", kwargs={"text": text, "times": 2})
+    assert job["status"] == "succeeded"
+    again = await api.get(f"jobs/{job['id']}")
+    assert again.json["kwargs"] == {"text": text, "times": 2}
+    assert again.json["result"] == text * 2
