@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
-from .filescripts import FileScript
+from .processes.file import FileScript
 from .scripting import Param, script
 
 __all__ = ["FileScript", "Param", "__version__", "script"]

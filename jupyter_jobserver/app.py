@@ -21,14 +21,14 @@ from jupyter_server.serverapp import ServerApp
 from traitlets import Bool, Dict, Float, Int, List, Set, Type, Unicode, default
 
 from ._version import __version__
-from .bindings import DataBindings
 from .client import ENV_TOKEN, ENV_URL
-from .datafiles import DataFiles
-from .documents import DataDocuments
-from .events import JobEvents
+from .data.bindings import DataBindings
+from .data.datafiles import DataFiles
+from .data.documents import DataDocuments
 from .executor import Executor, LocalExecutor
 from .handlers import default_handlers
 from .jobs import JobService, JobSettings
+from .jobs.events import JobEvents
 from .scripts import ScriptRegistry, file_scripts, function_references
 from .store import SQLiteStore, Store, StoreRunner
 from .users import User

@@ -2,7 +2,7 @@
 
 Validation happens when a job is created, so a bad value is a 400 that names the
 parameter, not a failed job minutes later. The schema is the one the script describes
-(see :mod:`jupyter_jobserver.introspect`); positional ``args`` fill, in order, the
+(see :mod:`jupyter_jobserver.runtime.introspect`); positional ``args`` fill, in order, the
 parameters listed in its ``x-positional``.
 """
 

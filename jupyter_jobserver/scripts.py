@@ -6,7 +6,7 @@ Function scripts come from three places, later ones overriding earlier ones by n
    registers its examples there), as ``name = "module:function"``;
 2. ``JobServerApp.scripts`` in configuration, ``{"name": "module:function"}``;
 3. file scripts: specs in ``JobServerApp.scripts`` or ``<name>.json`` files in
-   ``JobServerApp.script_dirs`` (see :mod:`jupyter_jobserver.filescripts`).
+   ``JobServerApp.script_dirs`` (see :mod:`jupyter_jobserver.processes.file`).
 
 Describing a function script means importing it, so the registry asks a worker process
 to do it: the server never runs a script's code, not even its imports.
@@ -24,8 +24,8 @@ from importlib import metadata
 from typing import Any
 
 from .errors import InvalidRequest, NotFound
-from .filescripts import FileScript, discover
 from .parameters import ParameterSchema
+from .processes.file import FileScript, discover
 
 ENTRY_POINT_GROUP = "jupyter_jobserver.scripts"
 

@@ -383,7 +383,7 @@ async def test_only_the_field_named_file_is_the_upload(api: Api, data_dir: pathl
 
 
 def test_user_folders_stay_inside_the_data_folder(tmp_path: pathlib.Path) -> None:
-    from jupyter_jobserver.datafiles import DataFiles
+    from jupyter_jobserver.data.datafiles import DataFiles
     from jupyter_jobserver.users import User
 
     files = DataFiles(str(tmp_path / "data"), ["csv"], per_user=True)

@@ -13,8 +13,8 @@ from conftest import Api, jobserver_config
 
 from jupyter_jobserver import Param, script
 from jupyter_jobserver.errors import InvalidRequest
-from jupyter_jobserver.introspect import annotation_schema, parse_docstring
 from jupyter_jobserver.parameters import ParameterSchema
+from jupyter_jobserver.runtime.introspect import annotation_schema, parse_docstring
 from jupyter_jobserver.scripts import function_references
 
 

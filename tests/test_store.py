@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from jupyter_jobserver.errors import InvalidRequest
-from jupyter_jobserver.query import parse_filter, parse_sort
 from jupyter_jobserver.store import RawJSON, SQLiteStore
+from jupyter_jobserver.store.query import parse_filter, parse_sort
 
 STATUSES = ["created", "queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -145,7 +145,7 @@ FILTERS = [
 def test_filters_select_what_the_documentation_says(
     store: SQLiteStore, jobs: list[dict[str, Any]], spec: dict[str, Any]
 ) -> None:
-    from jupyter_jobserver.query import format_time, parse_time
+    from jupyter_jobserver.store.query import format_time, parse_time
 
     def normal(s: dict) -> dict:  # time strings compare as instants, as documented
         out = {}
@@ -169,7 +169,7 @@ def test_filters_select_what_the_documentation_says(
 def test_job_times_are_fixed_width_utc_that_sort_as_instants() -> None:
     import datetime as dt
 
-    from jupyter_jobserver.query import format_time, parse_time, utcnow
+    from jupyter_jobserver.store.query import format_time, parse_time, utcnow
 
     before = dt.datetime.now(dt.timezone.utc)
     stamps = [utcnow() for _ in range(2000)]
@@ -275,7 +275,7 @@ def test_the_file_survives_reopening_and_refuses_a_newer_schema(tmp_path: pathli
 
 
 def test_every_filterable_and_sortable_field_has_an_index(store: SQLiteStore) -> None:
-    from jupyter_jobserver.query import JOB_FIELDS, JOB_SORT_FIELDS
+    from jupyter_jobserver.store.query import JOB_FIELDS, JOB_SORT_FIELDS
 
     conn = store._conn()
     indexed = set()

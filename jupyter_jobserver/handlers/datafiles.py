@@ -10,7 +10,7 @@ from urllib.parse import quote
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..datafiles import FORMATS, MultipartFile, Upload
+from ..data.datafiles import FORMATS, MultipartFile, Upload
 from ..errors import InvalidRequest, JobServerError, PermissionDenied, TooLarge
 from .base import JobServerHandler
 

@@ -19,7 +19,7 @@ from typing import Any
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
-from ..query import Node
+from .query import Node
 
 JOB_FIELDS = (
     "id",

@@ -17,9 +17,9 @@ from typing import Any
 
 from traitlets import Enum, Float
 
-from ..query import Condition, Logical, Node, Not
 from ..serialize import RawJSON
 from .base import DATA_FIELDS, JOB_FIELDS, ResultFile, Store
+from .query import Condition, Logical, Node, Not
 
 SCHEMA_VERSION = 2
 

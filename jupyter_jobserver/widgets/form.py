@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..client import Job, JobServerClient
-from ..datatypes import known_datatypes
+from ..data.datatypes import known_datatypes
 from ..errors import Conflict, JobServerError
 from .fields import UNSET, Field, fields_for
 from .view import JobView

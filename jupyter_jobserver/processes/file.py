@@ -58,8 +58,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .context import ENV_CORES, ENV_JOB_ID, ENV_PROGRESS_FD, progress
-from .proctree import kill_descendants
+from ..context import ENV_CORES, ENV_JOB_ID, ENV_PROGRESS_FD, progress
+from ..runtime.proctree import kill_descendants
 
 ENV_DATA = "JUPYTER_JOBSERVER_DATA"
 ENV_RESULT = "JUPYTER_JOBSERVER_RESULT"

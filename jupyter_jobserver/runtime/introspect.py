@@ -39,8 +39,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from ..scripting import METADATA_ATTRIBUTE, Param
 from .checksums import sha256_file
-from .scripting import METADATA_ATTRIBUTE, Param
 
 DATA_BINDINGS = ("datafile", "mongodb", "raw_data")
 
@@ -82,8 +82,8 @@ def _resolve(module_name: str, attribute: str) -> Any:
 
 def describe_reference(name: str, reference: str) -> dict[str, Any]:
     """Describe what an entry point or configuration names: a function, or a
-    :class:`~jupyter_jobserver.filescripts.FileScript` a package defines."""
-    from .filescripts import FileScript
+    :class:`~jupyter_jobserver.processes.file.FileScript` a package defines."""
+    from ..processes.file import FileScript
 
     module_name, _, attribute = reference.partition(":")
     obj = _resolve(module_name, attribute)
@@ -134,7 +134,7 @@ def function_provenance(reference: str) -> dict[str, Any]:
 
 def environment() -> dict[str, Any]:
     """Interpreter and platform of the process that runs a job."""
-    from ._version import __version__
+    from .._version import __version__
 
     return {
         "python": platform.python_version(),

@@ -11,7 +11,7 @@ binding        the job names                                   provenance record
 =============  ==============================================  ==========================
 
 Whether a script can take a binding is decided by its data parameter (see
-:mod:`jupyter_jobserver.datatypes`); a binding it cannot take is refused at creation, as
+:mod:`jupyter_jobserver.data.datatypes`); a binding it cannot take is refused at creation, as
 is data that does not exist or that the user may not read.
 """
 
@@ -22,11 +22,11 @@ import json
 import os
 from typing import Any
 
+from ..errors import Conflict, InvalidRequest, NotFound
+from ..users import User
 from . import datatypes
 from .datafiles import DataFiles
 from .documents import DataDocuments, canonical
-from .errors import Conflict, InvalidRequest, NotFound
-from .users import User
 
 #: payloads larger than this reach the worker as a file in the job's folder
 INLINE_PAYLOAD = 256 << 10

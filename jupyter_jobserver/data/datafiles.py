@@ -38,10 +38,10 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from .checksums import sha256_file
-from .errors import Conflict, InvalidRequest, NotFound, PermissionDenied, TooLarge
-from .query import format_time
-from .users import User
+from ..errors import Conflict, InvalidRequest, NotFound, PermissionDenied, TooLarge
+from ..runtime.checksums import sha256_file
+from ..store.query import format_time
+from ..users import User
 
 UPLOAD_PREFIX = ".upload-"
 #: how many files' checksums are remembered

@@ -28,7 +28,7 @@ import datetime as _dt
 import time
 from typing import Any
 
-from .errors import InvalidRequest
+from ..errors import InvalidRequest
 
 #: field -> kind of value it holds
 JOB_FIELDS: dict[str, str] = {

@@ -1,7 +1,7 @@
 """Stored data documents: JSON in the store, bound to jobs as ``{"type": "mongodb"}``.
 
 A document has a ``datatype`` that says how it becomes a Python value (see
-:mod:`jupyter_jobserver.datatypes`), an owner, and a ``revision`` that goes up with every
+:mod:`jupyter_jobserver.data.datatypes`), an owner, and a ``revision`` that goes up with every
 change, so a job can record exactly which version of the data it read and an editor
 cannot silently overwrite someone else's change. Lists never carry the payload.
 """
@@ -14,10 +14,10 @@ import json
 import uuid
 from typing import Any
 
-from . import datatypes
-from .errors import Conflict, InvalidRequest, NotFound, PermissionDenied, TooLarge
-from .models import DataCreate
-from .query import (
+from ..errors import Conflict, InvalidRequest, NotFound, PermissionDenied, TooLarge
+from ..models import DataCreate
+from ..store import RawJSON, StoreRunner
+from ..store.query import (
     DATA_FIELDS,
     DATA_SORT_FIELDS,
     Logical,
@@ -26,8 +26,8 @@ from .query import (
     parse_sort,
     utcnow,
 )
-from .store import RawJSON, StoreRunner
-from .users import User
+from ..users import User
+from . import datatypes
 
 _UNSET = object()
 

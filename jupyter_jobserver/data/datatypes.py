@@ -142,7 +142,7 @@ def _check_times(payload: Any) -> None:
     source, values = _time_values(payload)
     if source is None:
         return  # already typed as times (a DataFrame sent with a DatetimeIndex)
-    from .query import parse_time
+    from ..store.query import parse_time
 
     for value in values:
         if value is None:
@@ -256,7 +256,7 @@ def to_python(datatype: str, payload: Any) -> Any:
         import pandas as pd
 
         if isinstance(payload, dict) and payload.get("$type") == "series":
-            from .serialize import from_jsonable
+            from ..serialize import from_jsonable
 
             return from_jsonable(payload)
         return pd.Series(payload)
@@ -326,7 +326,7 @@ def _frame(payload: Any) -> Any:
     if isinstance(payload, pd.DataFrame):
         return payload
     if isinstance(payload, dict) and payload.get("$type") == "dataframe":
-        from .serialize import from_jsonable
+        from ..serialize import from_jsonable
 
         return from_jsonable(payload)
     if isinstance(payload, dict) and "columns" in payload and "data" in payload:

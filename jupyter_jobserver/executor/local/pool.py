@@ -23,8 +23,8 @@ from typing import Any
 
 from traitlets import Dict, Float, Int, List, Unicode, default
 
-from ..proctree import kill_tree
-from .base import Executor, ExecutorListener, Outcome, Task
+from ...runtime.proctree import kill_tree
+from ..base import Executor, ExecutorListener, Outcome, Task
 
 #: a worker that dies this many times in a row before it is ready means workers cannot start
 START_FAILURES_LIMIT = 3
@@ -232,7 +232,7 @@ class LocalExecutor(Executor):
         cmd = [
             self.python,
             "-m",
-            "jupyter_jobserver.worker",
+            "jupyter_jobserver.executor.local.worker",
             "--control",
             str(child.fileno()),
             "--lifeline",

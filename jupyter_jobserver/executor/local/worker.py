@@ -12,8 +12,8 @@ round trip rather than an interpreter start-up. A worker
   hard crash (``os._exit``, a segfault, the OOM killer) ends the worker, and the server
   then fails that one job and starts a fresh worker.
 
-It is started as ``python -m jupyter_jobserver.worker --control FD --lifeline FD`` and
-imports nothing heavy of its own: what a job needs, the job imports.
+It is started as ``python -m jupyter_jobserver.executor.local.worker --control FD
+--lifeline FD`` and imports nothing heavy of its own: what a job needs, the job imports.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
-from . import context, filescripts, serialize
-from .checksums import sha256_file
-from .introspect import (
+from ... import context, serialize
+from ...processes import file as filescripts
+from ...runtime.checksums import sha256_file
+from ...runtime.introspect import (
     describe_reference,
     environment,
     function_provenance,
@@ -49,7 +50,7 @@ from .introspect import (
     remember_source,
     warm_provenance,
 )
-from .proctree import kill_descendants
+from ...runtime.proctree import kill_descendants
 
 #: a larger result is handed over as a file, so messages to the server stay small
 INLINE_RESULT_LIMIT = 256 << 10
@@ -253,7 +254,7 @@ def run_function(task: dict[str, Any], done: dict[str, Any] | None = None) -> An
     parameter = task.get("data_parameter")
     binding = task.get("data")
     if binding is not None:
-        from .datatypes import load_binding
+        from ...data.datatypes import load_binding
 
         args.insert(0, load_binding(binding, parameter or {}))
     elif parameter:
@@ -316,7 +317,7 @@ def run_eval(task: dict[str, Any]) -> Any:
     namespace: dict[str, Any] = {"__name__": "__jobserver_eval__"}
     binding = task.get("data")
     if binding is not None:
-        from .datatypes import load_binding
+        from ...data.datatypes import load_binding
 
         namespace["data"] = load_binding(binding, {"kind": "any"})
     else:
@@ -541,7 +542,7 @@ def _reap_orphans() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m jupyter_jobserver.worker")
+    parser = argparse.ArgumentParser(prog="python -m jupyter_jobserver.executor.local.worker")
     parser.add_argument("--control", type=int, required=True)
     parser.add_argument("--lifeline", type=int, required=True)
     parser.add_argument("--preload", action="append", default=[])

@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
-from .errors import (
+from ..errors import (
     Conflict,
     InvalidRequest,
     LimitReached,
@@ -38,9 +38,8 @@ from .errors import (
     PermissionDenied,
     Unavailable,
 )
-from .events import JobEvents, Subscription
-from .executor import Executor, Outcome, Task
-from .models import (
+from ..executor import Executor, Outcome, Task
+from ..models import (
     ACTIVE,
     FINISHED,
     JobCreate,
@@ -50,10 +49,11 @@ from .models import (
     JobRerun,
     Status,
 )
-from .query import Logical, Node, any_of, parse_filter, parse_sort, utcnow
-from .scripts import Script, ScriptRegistry
-from .store import RawJSON, ResultFile, StoreRunner
-from .users import User
+from ..scripts import Script, ScriptRegistry
+from ..store import RawJSON, ResultFile, StoreRunner
+from ..store.query import Logical, Node, any_of, parse_filter, parse_sort, utcnow
+from ..users import User
+from .events import JobEvents, Subscription
 
 STREAMS = ("stdout", "stderr")
 #: largest piece of output one read or one event carries
