@@ -1,6 +1,7 @@
 """Latency and throughput of no-op jobs through the REST API, against a floor.
 
-Run: ``.venv/bin/python benchmarks/bench_jobs.py``
+Run: ``.venv/bin/python benchmarks/bench_jobs.py`` (``--against REV`` also measures the
+job server as it was at git revision ``REV``, side by side in the same run)
 
 The job server runs a registered no-op function as a job: ``POST jobs?wait=30`` with
 ``{"script": "noop", "run": true}`` answers when the job has succeeded, so one request is
@@ -73,11 +74,29 @@ def start_floor(workers: int) -> tuple[subprocess.Popen[str], str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
+def checkout(revision: str, folder: pathlib.Path) -> pathlib.Path:
+    """The package as it was at ``revision``, unpacked into ``folder`` (for PYTHONPATH)."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", revision, "jupyter_jobserver"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
 async def run(args: argparse.Namespace) -> dict:
     workers = os.cpu_count() or 2
     floor_proc, floor_url = start_floor(workers)
     home = pathlib.Path(tempfile.mkdtemp(prefix="jobserver-bench-"))
-    server = job_server(home, workers=workers).start()
+    server = job_server(home / "now", workers=workers).start()
+    servers = {"jobserver": server}
+    if args.against:
+        old = checkout(args.against, pathlib.Path(tempfile.mkdtemp(prefix="jobserver-old-")))
+        before = job_server(home / "before", workers=workers)
+        before.python_path = [str(old)]
+        servers[f"jobserver@{args.against}"] = before.start()
     headers = {"Authorization": f"token {server.token}", "Content-Type": "application/json"}
     body = json.dumps({"script": "noop", "run": True}).encode()
 
@@ -93,23 +112,27 @@ async def run(args: argparse.Namespace) -> dict:
 
     try:
         results: dict = {"workers": workers, "jobs": args.jobs, "sequential": args.sequential}
-        # interleave the two, so drift in machine load hits both alike
-        seq_job, seq_floor = [], []
+        # interleave them, so drift in machine load hits all alike
+        seq: dict[str, list[float]] = {name: [] for name in [*servers, "floor"]}
+        tput: dict[str, list[float]] = {name: [] for name in seq}
+        per_round = args.sequential // args.rounds
         for _ in range(args.rounds):
-            seq_floor += await sequential(floor_url, floor, args.sequential // args.rounds)
-            seq_job += await sequential(server.base, job, args.sequential // args.rounds)
-        results["latency"] = {"jobserver": summary(seq_job), "floor": summary(seq_floor)}
-        tput_job, tput_floor = [], []
+            seq["floor"] += await sequential(floor_url, floor, per_round)
+            for name, each in servers.items():
+                seq[name] += await sequential(each.base, job, per_round)
+        results["latency"] = {name: summary(times) for name, times in seq.items()}
         for _ in range(args.rounds):
-            tput_floor.append(await concurrent(floor_url, floor, args.jobs, args.connections))
-            tput_job.append(await concurrent(server.base, job, args.jobs, args.connections))
-        results["throughput"] = {"jobserver": max(tput_job), "floor": max(tput_floor)}
+            tput["floor"].append(await concurrent(floor_url, floor, args.jobs, args.connections))
+            for name, each in servers.items():
+                tput[name].append(await concurrent(each.base, job, args.jobs, args.connections))
+        results["throughput"] = {name: max(rates) for name, rates in tput.items()}
         listing = server.call("GET", "jobs?limit=1")
         expected = args.rounds * (args.jobs + args.sequential // args.rounds) + 30 * args.rounds
         results["jobs_recorded"] = listing["total"]
         results["jobs_expected"] = expected
     finally:
-        server.stop()
+        for each in servers.values():
+            each.stop()
         os.killpg(floor_proc.pid, signal.SIGKILL)
         floor_proc.wait()
     return results
@@ -120,15 +143,18 @@ def report(results: dict) -> None:
     tput = results["throughput"]
     ratio = lat["jobserver"]["median_ms"] / lat["floor"]["median_ms"]
     print(f"no-op job, POST jobs?wait (run) to succeeded, {results['workers']} workers")
-    print(f"{'':24}{'median ms':>12}{'p99 ms':>12}")
-    for name in ("jobserver", "floor"):
-        print(f"{name:24}{lat[name]['median_ms']:>12.2f}{lat[name]['p99_ms']:>12.2f}")
+    print(f"{'':28}{'median ms':>12}{'p99 ms':>12}{'/ floor':>10}")
+    for name in lat:
+        median = lat[name]["median_ms"]
+        print(
+            f"{name:28}{median:>12.2f}{lat[name]['p99_ms']:>12.2f}"
+            f"{median / lat['floor']['median_ms']:>9.2f}x"
+        )
     print(f"median ratio jobserver/floor: {ratio:.2f}x (goal: within 3x)")
     print(f"throughput, {results['jobs']} concurrent jobs:")
-    print(
-        f"  jobserver {tput['jobserver']:8.0f} jobs/s   floor {tput['floor']:8.0f} calls/s"
-        f"   ratio {tput['jobserver'] / tput['floor']:.2f} (goal: >= 500 jobs/s)"
-    )
+    for name, rate in tput.items():
+        print(f"  {name:26}{rate:8.0f} /s   ratio to floor {rate / tput['floor']:.2f}")
+    print("  (goal: >= 500 jobs/s)")
     print(f"jobs recorded: {results['jobs_recorded']} of {results['jobs_expected']}")
 
 
@@ -138,6 +164,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000, help="jobs submitted concurrently")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--against", help="also measure the job server at this git revision")
     args = parser.parse_args()
     began = time.monotonic()
     results = asyncio.run(run(args))

@@ -4,34 +4,66 @@
 ``jupyter jobserver`` runs a server with it on its own. With no configuration at all it
 keeps jobs in an SQLite file in Jupyter's data directory and runs them in warm local
 workers, one per core.
+
+Each service is a configurable of its own (``c.JobPolicy.max_timeout``,
+``c.DataFiles.data_dir``, ...), built here with this app as its parent. The settings it
+owns that were once the app's still work as ``c.JobServerApp.<name>``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import getpass
 import os
-from typing import IO, Any
+from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
-from traitlets import Bool, Dict, Float, Int, List, Set, Type, Unicode, default
+from traitlets import Bool, Set, Type, Unicode, default
+from traitlets.config import Config
 
 from ._version import __version__
-from .client import ENV_TOKEN, ENV_URL
 from .data.bindings import DataBindings
 from .data.datafiles import DataFiles
 from .data.documents import DataDocuments
 from .executor import Executor, LocalExecutor
 from .handlers import default_handlers
-from .jobs import JobService, JobSettings
-from .jobs.events import JobEvents
-from .scripts import ScriptRegistry, file_scripts, function_references
+from .jobs import FolderJobLogs, JobLifecycle, JobLogs, JobManager, JobPolicy
+from .jobs.transitions import JupyterEvents
+from .scripts import ScriptRegistry
 from .store import SQLiteStore, Store, StoreRunner
 from .users import User
+from .vocabulary import API_PREFIX, ENV_TOKEN, ENV_URL
+
+#: settings a service owns that are also read as ``JobServerApp.<name>``
+MOVED_SETTINGS: dict[str, tuple[str, ...]] = {
+    "ScriptRegistry": (
+        "scripts",
+        "script_dirs",
+        "entry_point_scripts",
+        "exclude_scripts",
+        "preload_scripts",
+    ),
+    "DataFiles": (
+        "data_dir",
+        "datafile_extensions",
+        "max_datafile_size",
+        "datafile_quota",
+        "max_convert_size",
+    ),
+    "DataDocuments": ("max_document_size",),
+    "JobPolicy": (
+        "default_timeout",
+        "max_timeout",
+        "max_active_jobs_per_user",
+        "max_result_size",
+        "allow_eval",
+    ),
+    "JobLifecycle": ("requeue_on_restart",),
+    "LocalExecutor": ("workers",),
+}
 
 
 class JobServerApp(ExtensionApp):
@@ -40,8 +72,19 @@ class JobServerApp(ExtensionApp):
     name = "jobserver"
     version = __version__
     description = __doc__
-    extension_url = "/jobserver/api/scripts"
+    extension_url = f"/{API_PREFIX}/scripts"
     load_other_extensions = True
+
+    classes = [
+        ScriptRegistry,
+        DataFiles,
+        DataDocuments,
+        JobPolicy,
+        JobLifecycle,
+        FolderJobLogs,
+        SQLiteStore,
+        LocalExecutor,
+    ]
 
     # --- where things are ------------------------------------------------------------
 
@@ -66,123 +109,19 @@ class JobServerApp(ExtensionApp):
         help="The store implementation (jobs and data documents).",
     ).tag(config=True)
 
+    logs_class = Type(
+        default_value=FolderJobLogs,
+        klass=JobLogs,
+        help="Where job output is kept (default: a folder per job in jobs_dir).",
+    ).tag(config=True)
+
     executor_class = Type(
         default_value=LocalExecutor,
         klass=Executor,
         help="The executor implementation (where processes run).",
     ).tag(config=True)
 
-    workers = Int(
-        0,
-        help="Warm worker processes of the local executor (0: one per core).",
-    ).tag(config=True)
-
-    # --- scripts ---------------------------------------------------------------------
-
-    scripts = Dict(
-        help=(
-            "Scripts to offer, by name: 'package.module:function' for a Python function, or "
-            "a file script spec {'file': 'path', 'parameters': {...}, ...} (a relative path "
-            "is relative to the Jupyter root). They add to (and override) those registered "
-            "by installed packages."
-        ),
-    ).tag(config=True)
-
-    script_dirs = List(
-        Unicode(),
-        help="Folders of file scripts: each '<name>.json' spec with its executable beside it "
-        "is offered as script <name> (a relative folder is relative to the Jupyter root).",
-    ).tag(config=True)
-
-    entry_point_scripts = Bool(
-        True,
-        help="Offer the scripts that installed packages register (entry-point group "
-        "jupyter_jobserver.scripts), including this package's examples.",
-    ).tag(config=True)
-
-    exclude_scripts = List(
-        Unicode(),
-        help="Names (or glob patterns) of scripts not to offer.",
-    ).tag(config=True)
-
-    preload_scripts = Bool(
-        True,
-        help="Import every function script's module when a worker starts, so even the "
-        "first job of a script starts in milliseconds.",
-    ).tag(config=True)
-
-    # --- data ------------------------------------------------------------------------
-
-    data_dir = Unicode(
-        help="The datafile folder (default: data/ under the Jupyter root, so files put there "
-        "in JupyterLab's file browser are datafiles too).",
-    ).tag(config=True)
-
-    datafile_extensions = List(
-        Unicode(),
-        default_value=["csv", "tsv", "dat", "txt", "json"],
-        help="Extensions of the files in the data folder that are datafiles.",
-    ).tag(config=True)
-
-    max_datafile_size = Int(
-        4 << 30,
-        help="Largest datafile an upload may create, in bytes (0: no limit); larger "
-        "uploads are refused with 413.",
-    ).tag(config=True)
-
-    datafile_quota = Int(
-        0,
-        help="Most bytes the datafiles of one folder may take together (0: no quota); an "
-        "upload that would go over is refused with 413.",
-    ).tag(config=True)
-
-    max_convert_size = Int(
-        64 << 20,
-        help="Largest datafile converted on request (?format=csv|json|html|txt), in bytes.",
-    ).tag(config=True)
-
-    max_document_size = Int(
-        64 << 20,
-        help="Largest stored data document, in bytes of JSON.",
-    ).tag(config=True)
-
-    # --- limits and defaults ---------------------------------------------------------
-
-    default_timeout = Float(
-        0.0,
-        help="Seconds a job may run when it does not ask for a timeout (0: no limit).",
-    ).tag(config=True)
-
-    max_timeout = Float(
-        0.0,
-        help="The longest timeout a job may ask for, in seconds (0: no limit).",
-    ).tag(config=True)
-
-    max_active_jobs_per_user = Int(
-        0,
-        help="Jobs one user may have queued or running at once (0: no limit); "
-        "more are refused with 429.",
-    ).tag(config=True)
-
-    max_result_size = Int(
-        64 << 20,
-        help="Largest job result, in bytes of JSON; a larger one fails the job with a "
-        "message saying so.",
-    ).tag(config=True)
-
-    requeue_on_restart = Bool(
-        True,
-        help="Queue again, at start-up, jobs that were queued when the server stopped "
-        "(otherwise they are failed). Jobs that were running are always failed.",
-    ).tag(config=True)
-
     # --- who may do what -------------------------------------------------------------
-
-    allow_eval = Bool(
-        False,
-        help="Allow eval jobs (raw Python code) for admin_users. They run in a worker, "
-        "never in the server, but can do anything the server's account can.",
-    ).tag(config=True)
 
     single_user = Bool(
         allow_none=True,
@@ -222,16 +161,26 @@ class JobServerApp(ExtensionApp):
     def _default_jobs_dir(self) -> str:
         return os.path.join(self.state_dir, "jobs")
 
-    @default("data_dir")
-    def _default_data_dir(self) -> str:
-        return os.path.join(self.server.root_dir, "data")
-
     @default("server_owner")
     def _default_server_owner(self) -> str:
         try:
             return getpass.getuser()
         except (KeyError, OSError):
             return "owner"
+
+    def _load_config(self, cfg: Config, *args: Any, **kwargs: Any) -> None:
+        """Read each moved setting given as ``JobServerApp.<name>`` as its service's own
+        (a value given to the service itself wins)."""
+        own = cfg.get(self.__class__.__name__)
+        if isinstance(own, Config):
+            for service, names in MOVED_SETTINGS.items():
+                for name in names:
+                    if name in own:
+                        value = own.pop(name)
+                        section = cfg[service]
+                        if name not in section:
+                            section[name] = value
+        super()._load_config(cfg, *args, **kwargs)
 
     # --- the services ----------------------------------------------------------------
 
@@ -243,45 +192,25 @@ class JobServerApp(ExtensionApp):
             self.admin_users = {self.server_owner}
         self.store = self.store_class(parent=self, url=self.db_url)
         self.store_runner = StoreRunner(self.store)
-        self._references = function_references(
-            self.scripts, entry_points=self.entry_point_scripts, exclude=self.exclude_scripts
-        )
-        executor_kwargs: dict[str, Any] = {"parent": self, "log": self.log}
-        if self.workers:
-            executor_kwargs["workers"] = self.workers
-        self.executor = self.executor_class(**executor_kwargs)
-        if self.preload_scripts and isinstance(self.executor, LocalExecutor):
-            modules = {ref.partition(":")[0] for ref, _ in self._references.values()}
-            self.executor.preload_modules = sorted(set(self.executor.preload_modules) | modules)
-        self.datafiles = DataFiles(
-            self.data_dir,
-            self.datafile_extensions,
-            max_file_size=self.max_datafile_size,
-            quota=self.datafile_quota,
-            max_convert_size=self.max_convert_size,
-            per_user=not self.single_user,
-            log=self.log,
-        )
-        self.documents = DataDocuments(self.store_runner, max_size=self.max_document_size)
-        self.events = JobEvents()
-        self.registry = ScriptRegistry(log=self.log)
-        self.jobs = JobService(
+        self.logs = self.logs_class(parent=self, root=self.jobs_dir)
+        self.registry = ScriptRegistry(parent=self)
+        self.executor = self.executor_class(parent=self, log=self.log)
+        self.executor.preload(self.registry.modules())
+        self.datafiles = DataFiles(parent=self, per_user=not self.single_user)
+        if not self.datafiles.data_dir:
+            self.datafiles.data_dir = os.path.join(self.server.root_dir, "data")
+        self.documents = DataDocuments(self.store_runner, parent=self)
+        self.jobs = JobManager(
+            parent=self,
             store=self.store_runner,
             executor=self.executor,
             registry=self.registry,
-            jobs_dir=self.jobs_dir,
-            settings=JobSettings(
-                default_timeout=self.default_timeout or None,
-                max_timeout=self.max_timeout or None,
-                max_active_jobs_per_user=self.max_active_jobs_per_user,
-                max_result_bytes=self.max_result_size,
-                requeue_on_restart=self.requeue_on_restart,
-                allow_eval=self.allow_eval,
-            ),
-            events=self.events,
+            logs=self.logs,
             data=DataBindings(self.datafiles, self.documents),
-            log=self.log,
         )
+        event_logger = getattr(self.server, "event_logger", None)
+        if event_logger is not None:
+            self.jobs.lifecycle.transitions.add(JupyterEvents(event_logger))
         self._started: asyncio.Task[None] | None = None
 
     def initialize_handlers(self) -> None:
@@ -305,36 +234,22 @@ class JobServerApp(ExtensionApp):
 
     async def _start_services(self) -> None:
         os.makedirs(self.state_dir, exist_ok=True)
-        self._lock = await asyncio.to_thread(hold_lock, os.path.join(self.state_dir, LOCK_FILE))
         os.makedirs(self.jobs_dir, exist_ok=True)
-        os.makedirs(self.data_dir, exist_ok=True)
+        os.makedirs(self.datafiles.data_dir, exist_ok=True)
+        await asyncio.to_thread(self.store.open)  # the store's lock first: then it is ours
         removed = await asyncio.to_thread(self.datafiles.remove_stale_uploads)
         if removed:
             self.log.info("jobserver: removed %d upload(s) cut off by a crash", removed)
-        await asyncio.to_thread(self.store.open)
-        await self.executor.start(self.jobs)
-        references = {name: ref for name, (ref, _) in self._references.items()}
-        files, broken = await asyncio.to_thread(
-            file_scripts,
-            self.scripts,
-            self.script_dirs,
-            self.server.root_dir,
-            self.exclude_scripts,
-        )
-        sources = {name: source for name, (_, source) in self._references.items()}
-        try:
-            descriptions = await self.executor.describe(references)
-        except Exception as exc:
-            self.registry.fail(str(exc), references, files, sources, broken)
-        else:
-            self.registry.fill({**descriptions, **files}, sources, broken)
+        await self.executor.start(self.jobs.lifecycle, self.logs)
+        await self.registry.load(self.executor.describe, self.server.root_dir)
         await self.jobs.start()
         self._hand_to_kernels()
+        status = self.executor.status()
         self.log.info(
-            "jobserver %s | %d script(s), %d worker(s), store %s",
+            "jobserver %s | %d script(s), %s worker(s), store %s",
             __version__,
             len(self.registry.all()),
-            getattr(self.executor, "worker_count", 0),
+            status.get("workers") or "no",
             self.db_url,
         )
 
@@ -357,9 +272,6 @@ class JobServerApp(ExtensionApp):
                 await self._started
         await self.jobs.stop()
         await asyncio.to_thread(self.store_runner.close)
-        lock = getattr(self, "_lock", None)
-        if lock is not None:
-            lock.close()
 
     def user_for(self, identity: Any) -> User:
         """The service-level user for Jupyter's authenticated identity."""
@@ -377,29 +289,3 @@ def _names_no_users(identity_provider: Any) -> bool:
 
 
 main = launch_new_instance = JobServerApp.launch_instance
-
-
-#: the file in ``state_dir`` that one job server at a time holds
-LOCK_FILE = "jobserver.lock"
-
-
-def hold_lock(path: str) -> IO[str]:
-    """Take the store's lock for this process (released when it exits, however it ends):
-    two job servers on one store would each take the other's running jobs for leftovers
-    of a crash, and run its queued jobs a second time."""
-    lock = open(path, "a+", encoding="utf-8")  # noqa: SIM115  # held open while the server runs
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.seek(0)
-        holder = lock.read().strip() or "another process"
-        lock.close()
-        raise RuntimeError(
-            f"another job server ({holder}) uses the job store in {os.path.dirname(path)}; "
-            "stop it, or give this server a JobServerApp.state_dir of its own"
-        ) from None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"pid {os.getpid()}")
-    lock.flush()
-    return lock

@@ -38,11 +38,9 @@ import httpx
 
 from . import errors
 from .serialize import from_jsonable
+from .vocabulary import API_PREFIX, ENV_TOKEN, ENV_URL, FINISHED  # for notebooks
 
-ENV_URL = "JUPYTER_JOBSERVER_URL"
-ENV_TOKEN = "JUPYTER_JOBSERVER_TOKEN"
-API = "jobserver/api/"
-FINISHED = ("succeeded", "failed", "cancelled")
+API = f"{API_PREFIX}/"
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -6,32 +6,17 @@ boolean), so a typo is a 400 that names the field, not a silently ignored option
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import InvalidRequest
+from .vocabulary import BINDING_KINDS
 
 #: the largest offset or revision: a whole number every JSON reader keeps exactly
 MAX_COUNT = 2**53
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 64
-
-
-class Status(str, Enum):
-    """Job statuses: ``created → queued → running → succeeded | failed | cancelled``."""
-
-    created = "created"
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-
-ACTIVE = frozenset({Status.queued.value, Status.running.value})
-FINISHED = frozenset({Status.succeeded.value, Status.failed.value, Status.cancelled.value})
 
 
 class _Model(BaseModel):
@@ -74,7 +59,7 @@ class JobCreate(_Model):
     """Body of ``POST jobs``."""
 
     script: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    process: Literal["function", "file", "eval"] | None = None
+    process: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     code: Annotated[str, Field(min_length=1)] | None = None
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -205,7 +190,8 @@ def describe_errors(exc: ValidationError) -> str:
             lines.append(f"missing field {location!r}")
         elif error["type"] == "union_tag_invalid":
             lines.append(
-                f"{location or 'data'}: type must be one of 'datafile', 'mongodb', 'raw_data'"
+                f"{location or 'data'}: type must be one of "
+                + ", ".join(repr(kind) for kind in BINDING_KINDS)
             )
         else:
             lines.append(f"{location}: {error['msg']}" if location else error["msg"])
@@ -213,6 +199,4 @@ def describe_errors(exc: ValidationError) -> str:
 
 
 def _is_union_tag(part: Any) -> bool:
-    return part in ("datafile", "mongodb", "raw_data") or (
-        isinstance(part, str) and part.endswith("Binding")
-    )
+    return part in BINDING_KINDS or (isinstance(part, str) and part.endswith("Binding"))

@@ -83,27 +83,58 @@ class ParameterSchema:
                 known = ", ".join(self.schema.get("properties", {})) or "no parameters"
                 return f"unknown parameter {extra[0]!r}; {self.script} takes: {known}"
             return error.message
-        name = path[0]
-        where = f"parameter {name!r}" + "".join(f"[{p}]" for p in path[1:])
-        value = error.instance
-        kind = error.validator
-        if kind == "type":
-            expected = error.validator_value
-            expected = expected if isinstance(expected, list) else [expected]
-            words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
-            return f"{where} must be {words}, not {_show(value)}"
-        if kind in ("minimum", "exclusiveMinimum"):
-            rel = "at least" if kind == "minimum" else "more than"
-            return f"{where} must be {rel} {error.validator_value}, not {_show(value)}"
-        if kind in ("maximum", "exclusiveMaximum"):
-            rel = "at most" if kind == "maximum" else "less than"
-            return f"{where} must be {rel} {error.validator_value}, not {_show(value)}"
-        if kind == "enum":
-            choices = ", ".join(_show(v) for v in error.validator_value)
-            return f"{where} must be one of {choices}, not {_show(value)}"
-        if kind in ("minLength", "maxLength", "minItems", "maxItems", "pattern", "multipleOf"):
-            return f"{where}: {error.message}"
-        return f"{where}: {error.message}"
+        where = f"parameter {path[0]!r}" + "".join(f"[{p}]" for p in path[1:])
+        return f"{where}{_problem(error)}"
+
+
+def value_problem(prop: dict[str, Any], value: Any) -> str | None:
+    """What is wrong with one parameter's value for its schema ``prop``, in the words a
+    refused job would get but without the parameter's name (a form shows it beside the
+    field); ``None`` when nothing is."""
+    errors = sorted(Draft202012Validator(prop).iter_errors(value), key=_error_order)
+    if not errors:
+        return None
+    error = errors[0]
+    where = "".join(f"item {p}" if i == 0 else f"[{p}]" for i, p in enumerate(error.absolute_path))
+    return f"{where}{_problem(error)}".strip()
+
+
+def type_words(types: list[Any]) -> str:
+    """JSON Schema types as a person says them: ``"an integer or null"``."""
+    return " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
+
+
+def _problem(error: ValidationError) -> str:
+    """The part of a message after what it is about: ``" must be at least 1, not 0"``."""
+    value = error.instance
+    kind = error.validator
+    if kind == "type":
+        expected = error.validator_value
+        expected = expected if isinstance(expected, list) else [expected]
+        return f" must be {type_words(expected)}, not {_show(value)}"
+    if kind in ("minimum", "exclusiveMinimum"):
+        rel = "at least" if kind == "minimum" else "more than"
+        return f" must be {rel} {error.validator_value}, not {_show(value)}"
+    if kind in ("maximum", "exclusiveMaximum"):
+        rel = "at most" if kind == "maximum" else "less than"
+        return f" must be {rel} {error.validator_value}, not {_show(value)}"
+    if kind == "enum":
+        choices = ", ".join(_show(v) for v in error.validator_value)
+        return f" must be one of {choices}, not {_show(value)}"
+    if kind == "anyOf":
+        return " does not fit any of the allowed forms"
+    limit = error.validator_value
+    if kind == "minLength":
+        return f" needs at least {limit} characters"
+    if kind == "maxLength":
+        return f" takes at most {limit} characters"
+    if kind == "minItems":
+        return f" needs at least {limit} items"
+    if kind == "maxItems":
+        return f" takes at most {limit} items"
+    if kind == "pattern":
+        return f" must match {limit}"
+    return f": {error.message}"
 
 
 def _error_order(error: ValidationError) -> tuple[str, ...]:

@@ -4,9 +4,9 @@ Function scripts come from three places, later ones overriding earlier ones by n
 
 1. the entry-point group ``jupyter_jobserver.scripts`` of installed packages (this package
    registers its examples there), as ``name = "module:function"``;
-2. ``JobServerApp.scripts`` in configuration, ``{"name": "module:function"}``;
-3. file scripts: specs in ``JobServerApp.scripts`` or ``<name>.json`` files in
-   ``JobServerApp.script_dirs`` (see :mod:`jupyter_jobserver.processes.file`).
+2. ``ScriptRegistry.scripts`` in configuration, ``{"name": "module:function"}``;
+3. file scripts: specs in ``ScriptRegistry.scripts`` or ``<name>.json`` files in
+   ``ScriptRegistry.script_dirs`` (see :mod:`jupyter_jobserver.processes.file`).
 
 Describing a function script means importing it, so the registry asks a worker process
 to do it: the server never runs a script's code, not even its imports.
@@ -17,14 +17,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fnmatch
-import logging
 import os
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any
 
-from .errors import InvalidRequest, NotFound
+from traitlets import Bool, Dict, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from .errors import NotFound
 from .parameters import ParameterSchema
+from .processes import get_process
 from .processes.file import FileScript, discover
 
 ENTRY_POINT_GROUP = "jupyter_jobserver.scripts"
@@ -51,25 +54,13 @@ class Script:
 
     def bind(self, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check a job's arguments (400 naming the parameter); return all values."""
-        given = [*self._schema.positional[: len(args)], *kwargs]
         bound = self._schema.bind(args, kwargs)
-        if self.file is not None and self.file.get("arguments") == "positional":
-            # on a command line nothing has a place after a missing value: a value given
-            # there is refused (not dropped), a default there is not passed, and the job
-            # records only what the script gets
-            order = list(self.file.get("order") or [])
-            gap = next((name for name in order if name not in bound), None)
-            if gap is not None:
-                after = order[order.index(gap) + 1 :]
-                lost = [name for name in after if name in given]
-                if lost:
-                    raise InvalidRequest(
-                        f"parameter {lost[0]!r} cannot reach {self.name}: it takes its "
-                        f"parameters in order on the command line, and {gap!r}, before it, "
-                        f"has no value; give {gap!r} too"
-                    )
-                bound = {k: v for k, v in bound.items() if k not in after}
-        return bound
+        return get_process(self.process).bind(self, args, kwargs, bound)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """What a worker needs to run it; never sent to clients."""
+        return get_process(self.process).spec(self)
 
     def model(self) -> dict[str, Any]:
         """The REST description; never where the code lives."""
@@ -132,7 +123,7 @@ def function_references(
             found[name] = (str(spec["function"]), "configuration")
         elif not (isinstance(spec, Mapping) and "file" in spec):
             raise ValueError(
-                f"JobServerApp.scripts[{name!r}] must be 'module:function', "
+                f"ScriptRegistry.scripts[{name!r}] must be 'module:function', "
                 "{'function': 'module:function'} or a file script spec {'file': ...}"
             )
     patterns = list(exclude)
@@ -143,14 +134,75 @@ def function_references(
     }
 
 
-class ScriptRegistry:
+class ScriptRegistry(LoggingConfigurable):
     """The scripts this server offers; filled once the workers have described them."""
 
-    def __init__(self, log: logging.Logger | None = None) -> None:
-        self.log = log or logging.getLogger(__name__)
+    scripts = Dict(
+        help=(
+            "Scripts to offer, by name: 'package.module:function' for a Python function, or "
+            "a file script spec {'file': 'path', 'parameters': {...}, ...} (a relative path "
+            "is relative to the Jupyter root). They add to (and override) those registered "
+            "by installed packages."
+        ),
+    ).tag(config=True)
+
+    script_dirs = List(
+        Unicode(),
+        help="Folders of file scripts: each '<name>.json' spec with its executable beside it "
+        "is offered as script <name> (a relative folder is relative to the Jupyter root).",
+    ).tag(config=True)
+
+    entry_point_scripts = Bool(
+        True,
+        help="Offer the scripts that installed packages register (entry-point group "
+        "jupyter_jobserver.scripts), including this package's examples.",
+    ).tag(config=True)
+
+    exclude_scripts = List(
+        Unicode(),
+        help="Names (or glob patterns) of scripts not to offer.",
+    ).tag(config=True)
+
+    preload_scripts = Bool(
+        True,
+        help="Import every function script's module when a worker starts, so even the "
+        "first job of a script starts in milliseconds.",
+    ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._scripts: dict[str, Script] = {}
         self.unavailable: dict[str, str] = {}
         self._ready = asyncio.Event()
+
+    def references(self) -> dict[str, tuple[str, str]]:
+        """``name -> (reference, source)`` of the function scripts, without importing any
+        (a ``ValueError`` names a configured script that is neither kind)."""
+        return function_references(
+            self.scripts, entry_points=self.entry_point_scripts, exclude=self.exclude_scripts
+        )
+
+    def modules(self) -> list[str]:
+        """The modules of the function scripts, for workers to import ahead of time."""
+        if not self.preload_scripts:
+            return []
+        return sorted({ref.partition(":")[0] for ref, _ in self.references().values()})
+
+    async def load(self, describe: Any, root_dir: str) -> None:
+        """Describe every script and offer those that can run: file scripts from their
+        specs (here), function scripts through ``describe`` (in a worker)."""
+        found = self.references()
+        references = {name: ref for name, (ref, _) in found.items()}
+        sources = {name: source for name, (_, source) in found.items()}
+        files, broken = await asyncio.to_thread(
+            file_scripts, self.scripts, self.script_dirs, root_dir, self.exclude_scripts
+        )
+        try:
+            descriptions = await describe(references)
+        except Exception as exc:
+            self.fail(str(exc), references, files, sources, broken)
+        else:
+            self.fill({**descriptions, **files}, sources, broken)
 
     async def ready(self) -> None:
         """Wait until the registry has been filled."""
@@ -213,10 +265,3 @@ class ScriptRegistry:
 
     def all(self) -> list[Script]:
         return list(self._scripts.values())
-
-    def check_cores(self, script: Script, available: int) -> None:
-        if script.cores > available:
-            raise InvalidRequest(
-                f"{script.name} needs {script.cores} cores; this server runs at most "
-                f"{available} at once"
-            )

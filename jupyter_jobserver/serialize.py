@@ -274,6 +274,18 @@ class RawJSON(str):
     it into a document as it is, without parsing it and writing it again."""
 
 
+class DeferredJSON:
+    """JSON text that is fetched only when it is stored (a large result an executor
+    holds): the store calls :meth:`text` in its own thread, so the text never passes
+    through the event loop, and :meth:`release` once the store has its copy."""
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Let go of the text where it was held."""
+
+
 def dumps_with_raw(document: Any) -> str:
     """``json.dumps`` for a document that may hold :class:`RawJSON` values, at its top or
     one level down (a job's ``result``, or the ``job`` an event carries): those are spliced

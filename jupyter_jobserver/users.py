@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,6 +17,13 @@ class User:
     def may_see(self, record: dict) -> bool:
         """Their own record, a public one, or any for an admin."""
         return self.admin or record.get("owner") == self.name or bool(record.get("public"))
+
+    def visible_filter(self) -> dict[str, Any] | None:
+        """:meth:`may_see` as a store filter (``None``: everything), so that a list
+        shows exactly the records one by one would."""
+        if self.admin:
+            return None
+        return {"$or": [{"owner": self.name}, {"public": True}]}
 
     def may_change(self, record: dict) -> bool:
         return self.admin or record.get("owner") == self.name

@@ -221,7 +221,12 @@ def describe_data(data) -> dict:  # unannotated on purpose
 
 def file_info(data: pathlib.Path) -> dict:
     """Take the path of a datafile."""
-    return {"name": data.name, "size": data.stat().st_size, "absolute": data.is_absolute()}
+    return {
+        "name": data.name,
+        "size": data.stat().st_size,
+        "absolute": data.is_absolute(),
+        "in_job_folder": pathlib.Path.cwd() in data.resolve().parents,
+    }
 
 
 def array_shape(data: numpy.ndarray) -> list:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import Api, jobserver_config
+from helpers import Api, jobserver_config
 
 
 @pytest.fixture

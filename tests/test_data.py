@@ -8,14 +8,14 @@ import shutil
 from typing import Any
 
 import pytest
-from conftest import Api
+from helpers import Api
 
 REPO_DATA = pathlib.Path(__file__).parent.parent / "data"
 
 
 @pytest.fixture
 def data_dir(jobserver: Any) -> pathlib.Path:
-    folder = pathlib.Path(jobserver.data_dir)
+    folder = pathlib.Path(jobserver.datafiles.data_dir)
     for source in REPO_DATA.iterdir():
         shutil.copy(source, folder / source.name)
     return folder
@@ -91,7 +91,7 @@ async def test_documents_are_checked_against_their_datatype(api: Api, jobserver:
     nan = await api.call("POST", "data", raw=b'{"name": "x", "data": NaN}')
     assert nan.code == 400
     assert "NaN" in nan.json["message"]
-    jobserver.documents.max_size = 1000
+    jobserver.documents.max_document_size = 1000
     big = await api.post("data", {"name": "big", "data": ["x" * 100] * 20})
     assert big.code == 413
     assert "at most 1,000 bytes" in big.json["message"]
@@ -209,7 +209,29 @@ async def test_a_path_parameter_gets_the_datafile_itself(api: Api, data_dir: pat
         "name": "gauge.dat",
         "size": (data_dir / "gauge.dat").stat().st_size,
         "absolute": True,
+        "in_job_folder": False,  # the local executor shares the server's disk: by path
     }
+
+
+@pytest.mark.parametrize(
+    "jp_server_config", [{"JobServerApp": {"executor_class": "executors.DiskApart"}}], indirect=True
+)
+async def test_an_executor_that_shares_no_disk_gets_the_datafile_itself(
+    api: Api, data_dir: pathlib.Path
+) -> None:
+    """An executor on other machines cannot open the server's paths: it is handed the
+    datafile's bytes, and the job reads its own copy. (The local executor, told it shares
+    no disk, stands in for a remote one.)"""
+    job = await api.run("file_info", data={"type": "datafile", "name": "gauge.dat"})
+    content = (data_dir / "gauge.dat").read_bytes()
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"] == {
+        "name": "gauge.dat",
+        "size": len(content),
+        "absolute": True,
+        "in_job_folder": True,
+    }
+    assert job["provenance"]["data"]["sha256"] == hashlib.sha256(content).hexdigest()
 
 
 async def test_bindings_a_script_cannot_take_are_refused(api: Api, data_dir: pathlib.Path) -> None:
@@ -344,10 +366,10 @@ async def test_a_job_cancelled_while_its_data_is_read_never_runs(
     reading, go_on = asyncio.Event(), asyncio.Event()
     real_resolve = bindings.resolve
 
-    async def held_resolve(*args: Any) -> Any:
+    async def held_resolve(*args: Any, **kwargs: Any) -> Any:
         reading.set()
         await go_on.wait()
-        return await real_resolve(*args)
+        return await real_resolve(*args, **kwargs)
 
     bindings.resolve = held_resolve
     try:

@@ -12,14 +12,14 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import Api
+from helpers import Api
 
 REPO_DATA = pathlib.Path(__file__).parent.parent / "data"
 
 
 @pytest.fixture
 def data_dir(jobserver: Any) -> pathlib.Path:
-    folder = pathlib.Path(jobserver.data_dir)
+    folder = pathlib.Path(jobserver.datafiles.data_dir)
     for source in REPO_DATA.iterdir():
         (folder / source.name).write_bytes(source.read_bytes())
     return folder
@@ -55,7 +55,7 @@ def leftovers(folder: pathlib.Path) -> list[str]:
 async def test_the_default_folder_is_data_under_the_jupyter_root(
     jobserver: Any, jp_root_dir: pathlib.Path
 ) -> None:
-    assert pathlib.Path(jobserver.data_dir) == jp_root_dir / "data"
+    assert pathlib.Path(jobserver.datafiles.data_dir) == jp_root_dir / "data"
     assert (jp_root_dir / "data").is_dir()
 
 
@@ -255,16 +255,16 @@ async def test_symlinks_out_of_the_folder_are_refused(
 async def test_size_limit_and_quota_answer_413_and_leave_nothing(
     api: Api, data_dir: pathlib.Path, jobserver: Any
 ) -> None:
-    jobserver.datafiles.max_file_size = 10_000
+    jobserver.datafiles.max_datafile_size = 10_000
     big = await api.put("datafiles/big.csv", raw=b"1\n" * 6000)
     assert big.code == 413
     assert "at most 10,000 bytes" in big.json["message"]
     assert not (data_dir / "big.csv").exists()
     assert leftovers(data_dir) == []
 
-    jobserver.datafiles.max_file_size = 0
+    jobserver.datafiles.max_datafile_size = 0
     used = sum(p.stat().st_size for p in data_dir.iterdir())
-    jobserver.datafiles.quota = used + 5000
+    jobserver.datafiles.datafile_quota = used + 5000
     fits = await api.put("datafiles/fits.csv", raw=b"1\n" * 2000)
     assert fits.code == 201
     over = await api.put("datafiles/over.csv", raw=b"1\n" * 2000)
@@ -304,7 +304,7 @@ async def test_a_chunked_upload_far_over_the_limit_gets_the_reason(
     jobserver: Any, listening: tuple[int, str, str], data_dir: pathlib.Path
 ) -> None:
     port, base_url, token = listening
-    jobserver.datafiles.max_file_size = 10_000
+    jobserver.datafiles.max_datafile_size = 10_000
     sent = 0
 
     async def endless() -> AsyncIterator[bytes]:
@@ -386,7 +386,7 @@ def test_user_folders_stay_inside_the_data_folder(tmp_path: pathlib.Path) -> Non
     from jupyter_jobserver.data.datafiles import DataFiles
     from jupyter_jobserver.users import User
 
-    files = DataFiles(str(tmp_path / "data"), ["csv"], per_user=True)
+    files = DataFiles(data_dir=str(tmp_path / "data"), datafile_extensions=["csv"], per_user=True)
     for name in (".", "..", ".hidden", "a/b", "", "é"):
         own = files.folders(User(name))[0][0]
         assert own.parent == tmp_path / "data", name

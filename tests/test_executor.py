@@ -1,4 +1,6 @@
-"""The local executor on its own: warm workers, order, cores, recycling, failures."""
+"""Executors on their own: the contract every executor keeps (order, cores, progress,
+cancel, timeout, crashes, large results, listener calls on the event loop), then what
+only the local executor has (warm workers, recycling, memory limits)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,14 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import TESTS
+from helpers import TESTS
 
-from jupyter_jobserver.executor import LocalExecutor, Outcome, Task
+from jupyter_jobserver.executor import Executor, LocalExecutor, Outcome, Task
+from jupyter_jobserver.jobs import FolderJobLogs
+from jupyter_jobserver.serialize import DeferredJSON
+
+#: every executor the contract tests run against (Dask's joins when it exists)
+EXECUTORS = {"local": LocalExecutor}
 
 
 class Recorder:
@@ -51,40 +58,56 @@ class Recorder:
         return await asyncio.wait_for(waiter, timeout)
 
 
-@pytest.fixture
-def make_executor(tmp_path: pathlib.Path) -> Any:
-    made: list[LocalExecutor] = []
+def _start(kind: str, tmp_path: pathlib.Path) -> Any:
+    made: list[Executor] = []
+    logs = FolderJobLogs(root=str(tmp_path / "jobs"))
 
-    async def make(**traits: Any) -> tuple[LocalExecutor, Recorder]:
-        traits.setdefault("worker_env", {"PYTHONPATH": str(TESTS)})
-        executor = LocalExecutor(**traits)
+    async def make(**traits: Any) -> tuple[Any, Recorder]:
+        if kind == "local":
+            traits.setdefault("worker_env", {"PYTHONPATH": str(TESTS)})
+        executor = EXECUTORS[kind](**traits)
         recorder = Recorder()
-        await executor.start(recorder)
+        await executor.start(recorder, logs)
         made.append(executor)
         return executor, recorder
 
+    return make, made, logs
+
+
+@pytest.fixture(params=sorted(EXECUTORS))
+def any_executor(request: Any, tmp_path: pathlib.Path, jp_asyncio_loop: Any) -> Any:
+    """Make an executor of each kind, started with a recording listener."""
+    make, made, logs = _start(request.param, tmp_path)
+    make.logs = logs
     yield make
     for executor in made:
-        for worker in list(executor._workers):
-            worker.kill()
-            worker.close()
+        jp_asyncio_loop.run_until_complete(executor.stop())
+
+
+@pytest.fixture
+def make_executor(tmp_path: pathlib.Path, jp_asyncio_loop: Any) -> Any:
+    """Make a local executor, started with a recording listener."""
+    make, made, logs = _start("local", tmp_path)
+    make.logs = logs
+    yield make
+    for executor in made:
+        jp_asyncio_loop.run_until_complete(executor.stop())
 
 
 def task(tmp_path: pathlib.Path, job_id: str, function: str, cores: int = 1, **kwargs: Any) -> Task:
     return Task(
         job_id=job_id,
         process="function",
-        job_dir=str(tmp_path / job_id),
-        target=f"jobserver_test_scripts:{function}",
+        spec={"target": f"jobserver_test_scripts:{function}"},
         kwargs=kwargs,
         cores=cores,
     )
 
 
 async def test_tasks_start_in_order_and_never_oversubscribe_cores(
-    make_executor: Any, tmp_path: pathlib.Path
+    any_executor: Any, tmp_path: pathlib.Path
 ) -> None:
-    executor, recorder = await make_executor(workers=2, total_cores=2)
+    executor, recorder = await any_executor(workers=2, total_cores=2)
     tasks = [
         task(tmp_path, "one", "two_cores", cores=1, seconds=0.6),
         task(tmp_path, "both", "two_cores", cores=2, seconds=0.3),
@@ -120,7 +143,7 @@ async def test_workers_are_reused_and_recycled(make_executor: Any, tmp_path: pat
     for i in range(4):
         executor.submit(task(tmp_path, f"j{i}", "echo", text=str(i)))
         await recorder.outcome(f"j{i}")
-        pids.append(executor._workers[0].pid if executor._workers else None)
+        pids.append(executor.worker_pids()[0] if executor.worker_pids() else None)
     pids = [p for p in pids if p is not None]
     assert len(set(pids)) >= 2  # replaced after two jobs
     assert all(recorder.finished[f"j{i}"].status == "succeeded" for i in range(4))
@@ -138,8 +161,8 @@ async def test_a_memory_limit_turns_a_runaway_job_into_a_memory_error(
     assert (await recorder.outcome("fine")).status == "succeeded"
 
 
-async def test_progress_reaches_the_listener(make_executor: Any, tmp_path: pathlib.Path) -> None:
-    executor, recorder = await make_executor(workers=1)
+async def test_progress_reaches_the_listener(any_executor: Any, tmp_path: pathlib.Path) -> None:
+    executor, recorder = await any_executor(workers=1)
     executor.submit(task(tmp_path, "p", "progress_steps", steps=4, delay=0.15))
     outcome = await recorder.outcome("p")
     assert outcome.progress == {"fraction": 1.0, "message": "step 4"}
@@ -155,6 +178,84 @@ async def test_stopping_ends_every_worker(make_executor: Any, tmp_path: pathlib.
     executor, recorder = await make_executor(workers=2)
     executor.submit(task(tmp_path, "long", "sleepy", seconds=60))
     await recorder.start_of("long")
-    pids = [w.pid for w in executor._workers]
+    pids = executor.worker_pids()
     await executor.stop()
     assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+
+
+async def test_output_goes_to_the_job_logs(any_executor: Any, tmp_path: pathlib.Path) -> None:
+    executor, recorder = await any_executor(workers=1)
+    executor.submit(task(tmp_path, "talk", "echo", text="hello there"))
+    assert (await recorder.outcome("talk")).status == "succeeded"
+    logs = any_executor.logs
+    assert b"hello there" in logs.read("talk", "stdout", 0, 1 << 20)
+    assert logs.size("talk", "stdout") > 0
+
+
+async def test_cancel_and_timeout_end_a_running_task(
+    any_executor: Any, tmp_path: pathlib.Path
+) -> None:
+    executor, recorder = await any_executor(workers=2, total_cores=2)
+    executor.submit(task(tmp_path, "stopped", "sleepy", seconds=60))
+    await recorder.start_of("stopped")
+    assert executor.running() == ["stopped"]
+    assert executor.cancel("stopped")
+    assert (await recorder.outcome("stopped")).status == "cancelled"
+    late = task(tmp_path, "late", "sleepy", seconds=60)
+    late.timeout = 0.5
+    executor.submit(late)
+    outcome = await recorder.outcome("late")
+    assert outcome.status == "failed"
+    assert outcome.error["type"] == "Timeout"
+    assert not executor.cancel("late")  # nothing of it is left to cancel
+
+
+async def test_a_crash_fails_only_its_task(any_executor: Any, tmp_path: pathlib.Path) -> None:
+    executor, recorder = await any_executor(workers=1)
+    executor.submit(task(tmp_path, "crash", "kill_self"))
+    outcome = await recorder.outcome("crash")
+    assert outcome.status == "failed"
+    assert outcome.error["type"] == "WorkerDied"
+    executor.submit(task(tmp_path, "next", "echo", text="still here"))
+    assert (await recorder.outcome("next")).status == "succeeded"
+
+
+async def test_a_large_result_is_fetched_by_the_store_not_by_path(
+    any_executor: Any, tmp_path: pathlib.Path
+) -> None:
+    executor, recorder = await any_executor(workers=1)
+    executor.submit(task(tmp_path, "large", "big", size=1 << 20))
+    outcome = await recorder.outcome("large")
+    assert outcome.status == "succeeded"
+    assert isinstance(outcome.result, DeferredJSON)
+    assert len(json.loads(outcome.result.text())) == 1 << 20
+    outcome.result.release()
+
+
+async def test_listener_calls_from_another_thread_arrive_on_the_loop(
+    any_executor: Any, tmp_path: pathlib.Path
+) -> None:
+    import threading
+
+    executor, recorder = await any_executor(workers=1)
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+    finished = asyncio.get_running_loop().create_future()
+
+    def job_finished(job_id: str, outcome: Outcome) -> None:
+        seen.append(threading.get_ident())
+        finished.set_result(outcome)
+
+    recorder.job_finished = job_finished  # type: ignore[method-assign]
+    outcome = Outcome(status="succeeded", result="1")
+    caller = threading.Thread(target=executor.listener.job_finished, args=("x", outcome))
+    caller.start()
+    caller.join()
+    assert (await asyncio.wait_for(finished, 10)).result == "1"
+    assert seen == [loop_thread]
+
+
+def test_every_executor_states_what_it_can_do() -> None:
+    for kind in EXECUTORS.values():
+        assert isinstance(kind.shares_disk, bool)
+        assert isinstance(kind.interrupts, bool)

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import Api, parse_sse
+from helpers import Api, parse_sse
 
 
 async def test_create_edit_run_and_read_the_record(api: Api) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Api, jobserver_config
+from helpers import Api, jobserver_config
 from jupyter_server.auth.identity import IdentityProvider, User
 
 USERS = {"alice-token": "alice", "bob-token": "bob", "root-token": "root"}
@@ -86,7 +86,7 @@ async def test_users_see_their_own_jobs_and_public_ones(users: dict[str, Api]) -
 
 
 async def test_a_limit_on_active_jobs_answers_429(users: dict[str, Api], jobserver: Any) -> None:
-    jobserver.jobs.settings.max_active_jobs_per_user = 1
+    jobserver.jobs.policy.max_active_jobs_per_user = 1
     alice, bob = users["alice"], users["bob"]
     first = (
         await alice.post("jobs", {"script": "sleepy", "kwargs": {"seconds": 30}, "run": True})
@@ -136,7 +136,7 @@ async def test_each_user_has_a_datafile_folder_and_shares_the_top_one(
     import pathlib
 
     alice, bob, root = users["alice"], users["bob"], users["root"]
-    data = pathlib.Path(jobserver.data_dir)
+    data = pathlib.Path(jobserver.datafiles.data_dir)
     (data / "shared.csv").write_text("value\n1\n2\n")
     assert (await alice.put("datafiles/mine.csv", raw=b"value\n10\n")).code == 201
     assert (data / "alice" / "mine.csv").exists()
@@ -159,7 +159,7 @@ async def test_each_user_has_a_datafile_folder_and_shares_the_top_one(
 
 
 async def test_eval_is_for_admins_only(users: dict[str, Api], jobserver: Any) -> None:
-    jobserver.jobs.settings.allow_eval = True
+    jobserver.jobs.policy.allow_eval = True
     denied = await users["alice"].post("jobs", {"process": "eval", "code": "1", "run": True})
     assert denied.code == 403
     assert "only administrators may run eval jobs, and 'alice' is not one" in denied.json["message"]
@@ -180,7 +180,7 @@ async def test_an_admins_job_reads_only_data_its_owner_may(users: dict[str, Api]
 async def test_admins_upload_shared_datafiles(users: dict[str, Api], jobserver: Any) -> None:
     import pathlib
 
-    data = pathlib.Path(jobserver.data_dir)
+    data = pathlib.Path(jobserver.datafiles.data_dir)
     assert (
         await users["alice"].put("datafiles/s.csv", raw=b"value\n1\n", params={"shared": "true"})
     ).code == 403

@@ -7,7 +7,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import TESTS, jobserver_config
+from helpers import TESTS, jobserver_config
 from nbclient import NotebookClient
 
 from jupyter_jobserver.client import ENV_TOKEN, ENV_URL

@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import Api, parse_sse
+from helpers import Api, parse_sse
 
 REPO_DATA = pathlib.Path(__file__).parent.parent / "data"
 
@@ -79,7 +79,7 @@ async def test_a_shell_script_with_stdout_stderr_and_exit_codes(api: Api) -> Non
 async def test_a_python_file_script_gets_parameters_data_and_context(
     api: Api, jobserver: Any
 ) -> None:
-    folder = pathlib.Path(jobserver.data_dir)
+    folder = pathlib.Path(jobserver.datafiles.data_dir)
     shutil.copy(REPO_DATA / "gauge.dat", folder / "gauge.dat")
     kwargs = {"n": 3, "flag": True, "items": [1, 2], "label": "x y"}
     options = await api.run(
@@ -260,7 +260,7 @@ async def test_eval_is_refused_unless_enabled(api: Api) -> None:
 
 
 async def test_eval_runs_for_an_admin_when_enabled(api: Api, jobserver: Any) -> None:
-    jobserver.jobs.settings.allow_eval = True
+    jobserver.jobs.policy.allow_eval = True
     last = await api.run_eval(
         "import os\nx = 20\nx + len(data)", data={"type": "raw_data", "data": [1, 2]}
     )
@@ -311,9 +311,9 @@ async def test_a_script_can_write_log_lines(api: Api) -> None:
 
 
 async def test_eval_is_checked_again_when_a_created_job_is_run(api: Api, jobserver: Any) -> None:
-    jobserver.jobs.settings.allow_eval = True
+    jobserver.jobs.policy.allow_eval = True
     created = (await api.post("jobs", {"process": "eval", "code": "1"})).json
-    jobserver.jobs.settings.allow_eval = False
+    jobserver.jobs.policy.allow_eval = False
     refused = await api.post(f"jobs/{created['id']}/run")
     assert refused.code == 403
     assert "disabled" in refused.json["message"]
@@ -397,9 +397,9 @@ async def test_deleting_a_job_ends_its_event_stream(api: Api, api_fetch: Any) ->
 
 
 async def test_quick_progress_from_a_file_script_keeps_the_worker(api: Api, jobserver: Any) -> None:
-    before = sorted(w.proc.pid for w in jobserver.executor._workers)
+    before = sorted(jobserver.executor.worker_pids())
     for _ in range(3):
         job = await api.run("quick_progress")
         assert job["status"] == "succeeded", job["error"]
         assert job["progress"] == {"fraction": 0.3, "message": "c"}  # the last one counts
-    assert sorted(w.proc.pid for w in jobserver.executor._workers) == before
+    assert sorted(jobserver.executor.worker_pids()) == before

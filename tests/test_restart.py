@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import FILE_SCRIPTS, TEST_SCRIPTS, TESTS
+from helpers import FILE_SCRIPTS, TEST_SCRIPTS, TESTS
 
 from jupyter_jobserver.testing import ServerProcess
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 import pytest
-from conftest import Api, jobserver_config
+from helpers import Api, jobserver_config
 
 from jupyter_jobserver import Param, script
 from jupyter_jobserver.errors import InvalidRequest

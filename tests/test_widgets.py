@@ -51,9 +51,9 @@ def test_invalid_values_are_marked_before_submission(client: JobServerClient) ->
     assert "required" in n.error.value  # no default: the person must choose
     assert form.run_button.disabled
     n.widget.value = "2.5"
-    assert "must be integer" in n.error.value
+    assert "must be an integer" in n.error.value
     n.widget.value = "seven"
-    assert "must be integer" in n.error.value
+    assert "must be an integer" in n.error.value
     n.widget.value = "7"
     assert n.error.value == ""
     items = form.fields["items"]
@@ -64,7 +64,7 @@ def test_invalid_values_are_marked_before_submission(client: JobServerClient) ->
     with pytest.raises(ValueError, match="items: not valid JSON"):
         form.submit()
     items.widget.value = '[1, "x"]'
-    assert "item 1 must be integer" in items.error.value
+    assert "item 1 must be an integer" in items.error.value
     items.widget.value = "[1, 2]"
     assert items.error.value == ""
     form.fields["label"].widget.value = "far too long a label"
@@ -100,7 +100,7 @@ def test_required_parameters_start_empty_whatever_their_type() -> None:
     assert [f.value() for f in fields.values()] == [False, "exact", "x", 0.25]
     assert all(f.check() is None for f in fields.values())
     fields["ratio"].widget.value = "2"
-    assert fields["ratio"].check() == "must be at most 1"
+    assert fields["ratio"].check() == "must be at most 1, not 2"
 
 
 def test_a_slider_can_land_on_its_default(client: JobServerClient) -> None:

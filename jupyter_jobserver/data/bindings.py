@@ -18,8 +18,6 @@ is data that does not exist or that the user may not read.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 from typing import Any
 
 from ..errors import Conflict, InvalidRequest, NotFound
@@ -27,9 +25,6 @@ from ..users import User
 from . import datatypes
 from .datafiles import DataFiles
 from .documents import DataDocuments, canonical
-
-#: payloads larger than this reach the worker as a file in the job's folder
-INLINE_PAYLOAD = 256 << 10
 
 
 class DataBindings:
@@ -63,19 +58,27 @@ class DataBindings:
             if not datatypes.compatible(kind, binding.datatype):
                 raise InvalidRequest(f"{who}takes {_kind_words(kind)}, not {binding.datatype} data")
 
-    async def resolve(self, job: dict[str, Any], job_dir: str) -> tuple[dict, dict]:
-        """What the worker gets for the job's binding, and what provenance records."""
+    async def resolve(self, job: dict[str, Any], *, by_reference: bool) -> tuple[dict, dict]:
+        """What the executor gets for the job's binding, and what provenance records.
+
+        A datafile is handed over by path when the executor shares the server's disk
+        (``by_reference``), else as its bytes; a document or inline data always as its
+        content, with its ``size`` in bytes of JSON (an executor decides how it travels).
+        """
         binding = job["data"]
         owner = User(job["owner"])
         if binding["type"] == "datafile":
             location = await asyncio.to_thread(self.files.existing, owner, binding["name"])
             meta = await asyncio.to_thread(self.files.describe, location.path)
-            task = {
+            task: dict[str, Any] = {
                 "type": "datafile",
                 "name": location.name,
-                "path": str(location.path.resolve()),
                 "extension": self.files.extension(location.name),
             }
+            if by_reference:
+                task["path"] = str(location.path.resolve())
+            else:
+                task["content"] = await asyncio.to_thread(location.path.read_bytes)
             record = {
                 "type": "datafile",
                 "name": location.name,
@@ -86,12 +89,13 @@ class DataBindings:
             return task, record
         if binding["type"] == "mongodb":
             document = await self.documents.get(owner, binding["id"])
-            task = await self._payload(
-                {"type": "mongodb", "id": document["id"], "datatype": document["datatype"]},
-                document["data"],
-                document["size"],
-                job_dir,
-            )
+            task = {
+                "type": "mongodb",
+                "id": document["id"],
+                "datatype": document["datatype"],
+                "data": document["data"],
+                "size": document["size"],
+            }
             record = {
                 "type": "mongodb",
                 "id": document["id"],
@@ -101,26 +105,14 @@ class DataBindings:
             }
             return task, record
         text, digest = await asyncio.to_thread(canonical, binding["data"])
-        task = await self._payload(
-            {"type": "raw_data", "datatype": binding.get("datatype") or "json"},
-            binding["data"],
-            len(text),
-            job_dir,
-        )
-        return task, {"type": "raw_data", "datatype": task["datatype"], "sha256": digest}
-
-    async def _payload(self, task: dict, payload: Any, size: int, job_dir: str) -> dict:
-        if size <= INLINE_PAYLOAD:
-            return {**task, "data": payload}
-
-        def write() -> str:
-            os.makedirs(job_dir, exist_ok=True)
-            path = os.path.join(job_dir, "data.json")
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(payload, f)
-            return path
-
-        return {**task, "file": await asyncio.to_thread(write)}
+        datatype = binding.get("datatype") or "json"
+        task = {
+            "type": "raw_data",
+            "datatype": datatype,
+            "data": binding["data"],
+            "size": len(text),
+        }
+        return task, {"type": "raw_data", "datatype": datatype, "sha256": digest}
 
     async def check_unchanged(self, user: User, job: dict[str, Any], *, current: bool) -> None:
         """Refuse (409) to rerun a job whose data changed since it ran, unless

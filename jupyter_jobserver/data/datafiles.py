@@ -27,7 +27,6 @@ import datetime as _dt
 import hashlib
 import io
 import json
-import logging
 import os
 import pathlib
 import re
@@ -35,8 +34,10 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable
 from typing import Any
+
+from traitlets import Bool, Int, List, Unicode
+from traitlets.config import LoggingConfigurable
 
 from ..errors import Conflict, InvalidRequest, NotFound, PermissionDenied, TooLarge
 from ..runtime.checksums import sha256_file
@@ -83,29 +84,54 @@ class Location:
     writable: bool
 
 
-class DataFiles:
+class DataFiles(LoggingConfigurable):
     """The data folder: list, read, convert, upload and delete datafiles."""
 
-    def __init__(
-        self,
-        root: str,
-        extensions: Iterable[str],
-        *,
-        max_file_size: int = 0,
-        quota: int = 0,
-        max_convert_size: int = 64 << 20,
-        per_user: bool = False,
-        log: logging.Logger | None = None,
-    ) -> None:
-        self.root = pathlib.Path(root)
-        self.extensions = tuple(e.lower().lstrip(".") for e in extensions)
-        self.max_file_size = max_file_size
-        self.quota = quota
-        self.max_convert_size = max_convert_size
-        self.per_user = per_user
-        self.log = log or logging.getLogger(__name__)
+    data_dir = Unicode(
+        help="The datafile folder (default: data/ under the Jupyter root, so files put there "
+        "in JupyterLab's file browser are datafiles too).",
+    ).tag(config=True)
+
+    datafile_extensions = List(
+        Unicode(),
+        default_value=["csv", "tsv", "dat", "txt", "json"],
+        help="Extensions of the files in the data folder that are datafiles.",
+    ).tag(config=True)
+
+    max_datafile_size = Int(
+        4 << 30,
+        help="Largest datafile an upload may create, in bytes (0: no limit); larger "
+        "uploads are refused with 413.",
+    ).tag(config=True)
+
+    datafile_quota = Int(
+        0,
+        help="Most bytes the datafiles of one folder may take together (0: no quota); an "
+        "upload that would go over is refused with 413.",
+    ).tag(config=True)
+
+    max_convert_size = Int(
+        64 << 20,
+        help="Largest datafile converted on request (?format=csv|json|html|txt), in bytes.",
+    ).tag(config=True)
+
+    per_user = Bool(
+        False,
+        help="Each user has a folder of their own under the data folder (multi-user servers).",
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._hashes: collections.OrderedDict[tuple[Any, ...], str] = collections.OrderedDict()
         self._reserved: dict[pathlib.Path, int] = {}
+
+    @property
+    def root(self) -> pathlib.Path:
+        return pathlib.Path(self.data_dir)
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        return tuple(e.lower().lstrip(".") for e in self.datafile_extensions)
 
     # --- names and places --------------------------------------------------------------
 
@@ -304,7 +330,7 @@ class DataFiles:
             raise Conflict(
                 f"a datafile named {name!r} exists; upload with overwrite=true to replace it"
             )
-        used = self._used(location) if self.quota else 0
+        used = self._used(location) if self.datafile_quota else 0
         if expected_size is not None:
             self._check_size(name, expected_size)
             self._check_quota(location, used, expected_size)
@@ -314,9 +340,10 @@ class DataFiles:
         return upload
 
     def _check_size(self, name: str, size: int) -> None:
-        if self.max_file_size and size > self.max_file_size:
+        if self.max_datafile_size and size > self.max_datafile_size:
             raise TooLarge(
-                f"{name} is {size:,} bytes; datafiles may be at most {self.max_file_size:,} bytes"
+                f"{name} is {size:,} bytes; datafiles may be at most "
+                f"{self.max_datafile_size:,} bytes"
             )
 
     def _used(self, location: Location) -> int:
@@ -339,16 +366,16 @@ class DataFiles:
     ) -> None:
         """Refuse (413) when the folder's datafiles, the other uploads under way into it
         and ``extra`` bytes do not fit the quota."""
-        if not self.quota:
+        if not self.datafile_quota:
             return
         used += sum(
             size
             for path, size in self._reserved.items()
             if path.parent == location.folder and path != upload
         )
-        if used + extra > self.quota:
+        if used + extra > self.datafile_quota:
             raise TooLarge(
-                f"the data folder holds {used:,} bytes and its quota is {self.quota:,}; "
+                f"the data folder holds {used:,} bytes and its quota is {self.datafile_quota:,}; "
                 f"{location.name} ({extra:,} bytes) does not fit — delete some datafiles first"
             )
 
@@ -429,7 +456,7 @@ class Upload:
         """Take the next piece; a 413 as soon as the file goes over a limit."""
         self.size += len(chunk)
         self.files._check_size(self.location.name, self.size)
-        if self.files.quota and self.size > self.files._reserved.get(self.temporary, 0):
+        if self.files.datafile_quota and self.size > self.files._reserved.get(self.temporary, 0):
             self.files._check_quota(self.location, self.used, self.size, self.temporary)
             self.files._reserved[self.temporary] = self.size
         if self._error is not None:

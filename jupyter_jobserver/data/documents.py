@@ -14,14 +14,17 @@ import json
 import uuid
 from typing import Any
 
+from traitlets import Int
+from traitlets.config import LoggingConfigurable
+
 from ..errors import Conflict, InvalidRequest, NotFound, PermissionDenied, TooLarge
 from ..models import DataCreate
 from ..store import RawJSON, StoreRunner
 from ..store.query import (
     DATA_FIELDS,
     DATA_SORT_FIELDS,
-    Logical,
     any_of,
+    narrowed,
     parse_filter,
     parse_sort,
     utcnow,
@@ -32,12 +35,17 @@ from . import datatypes
 _UNSET = object()
 
 
-class DataDocuments:
+class DataDocuments(LoggingConfigurable):
     """Create, read, change and delete data documents."""
 
-    def __init__(self, store: StoreRunner, *, max_size: int = 64 << 20) -> None:
+    max_document_size = Int(
+        64 << 20,
+        help="Largest stored data document, in bytes of JSON.",
+    ).tag(config=True)
+
+    def __init__(self, store: StoreRunner, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.store = store
-        self.max_size = max_size
 
     async def create(self, user: User, request: DataCreate) -> dict[str, Any]:
         payload = await self._payload(request.datatype, request.data)
@@ -82,9 +90,7 @@ class DataDocuments:
     ) -> tuple[list[dict[str, Any]], int]:
         spec = any_of(name=name, datatype=datatype, owner=owner)
         where = parse_filter(spec, DATA_FIELDS) if spec else None
-        if not user.admin:
-            visible = parse_filter({"$or": [{"owner": user.name}, {"public": True}]}, DATA_FIELDS)
-            where = visible if where is None else Logical("$and", (visible, where))
+        where = narrowed(where, user.visible_filter(), DATA_FIELDS)
         order = parse_sort(sort, DATA_SORT_FIELDS)
         return await self.store.read(self.store.store.find_data, where, order, limit, offset)
 
@@ -140,10 +146,10 @@ class DataDocuments:
             text, digest = await asyncio.to_thread(canonical, data)
         except ValueError:
             raise InvalidRequest("data: NaN and infinities are not JSON; use null") from None
-        if len(text) > self.max_size:
+        if len(text) > self.max_document_size:
             raise TooLarge(
                 f"the data is {len(text):,} bytes of JSON; documents may be at most "
-                f"{self.max_size:,} bytes"
+                f"{self.max_document_size:,} bytes"
             )
         return {"data": RawJSON(text), "size": len(text), "sha256": digest}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..vocabulary import API_PREFIX
 from .data import DataDocumentHandler, DataListHandler
 from .datafiles import DataFileHandler, DataFilesHandler
 from .jobs import (
@@ -15,7 +16,7 @@ from .jobs import (
 )
 from .scripts import ScriptHandler, ScriptsHandler
 
-API = r"/jobserver/api"
+API = rf"/{API_PREFIX}"
 _ID = r"(?P<job_id>[^/]+)"
 
 default_handlers = [

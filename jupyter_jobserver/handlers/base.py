@@ -13,20 +13,23 @@ import json
 import time
 from collections.abc import AsyncGenerator
 from http.client import responses
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, cast
 from urllib.parse import quote
 
 from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from ..data.datafiles import DataFiles
+from ..data.documents import DataDocuments
 from ..errors import InvalidRequest, JobServerError, Unavailable
+from ..jobs import JobManager
 from ..models import MAX_COUNT
+from ..scripts import ScriptRegistry
 from ..serialize import dumps_with_raw, loads_strict
 from ..users import User
-
-if TYPE_CHECKING:
-    from ..app import JobServerApp
+from ..vocabulary import API_PREFIX
 
 #: an idle event stream sends a comment this often, so proxies keep it open
 KEEPALIVE = 15.0
@@ -49,14 +52,29 @@ _HTTP_CODES = {
 }
 
 
-class JobServerHandler(APIHandler):
+class Services(Protocol):
+    """What the handlers use of the extension app: its services, and who is asking."""
+
+    jobs: JobManager
+    datafiles: DataFiles
+    documents: DataDocuments
+    registry: ScriptRegistry
+
+    @property
+    def server(self) -> Any: ...
+
+    def user_for(self, identity: Any) -> User: ...
+
+
+class JobServerHandler(ExtensionHandlerMixin, APIHandler):
     """Base class of the job server's REST handlers."""
 
     auth_resource = "jobserver"
 
     @property
-    def jobserver(self) -> JobServerApp:
-        return self.settings["jobserver"]
+    def jobserver(self) -> Services:
+        """The extension app (Jupyter hands it to every handler of the extension)."""
+        return cast(Services, self.extensionapp)
 
     async def prepare(self) -> None:  # type:ignore[override]  # as APIHandler's
         await super().prepare()
@@ -147,7 +165,7 @@ class JobServerHandler(APIHandler):
     def location(self, *parts: str) -> str:
         """The URL path of a resource, each part percent-encoded (a header is Latin-1)."""
         base = self.jobserver.server.base_url.rstrip("/")
-        return "/".join([base, "jobserver", "api", *(quote(p, safe="") for p in parts)])
+        return "/".join([base, API_PREFIX, *(quote(p, safe="") for p in parts)])
 
     async def stream_events(
         self, events: AsyncGenerator[dict[str, Any], None], first: bool = True

@@ -58,7 +58,7 @@ class DataFileHandler(JobServerHandler):
         files = self.jobserver.datafiles
         content_type = self.request.headers.get("Content-Type", "")
         length = self.request.headers.get("Content-Length")
-        limit = files.max_file_size
+        limit = files.max_datafile_size
         if content_type.startswith("multipart/form-data"):
             self.multipart = MultipartFile(content_type)
             if limit and length is not None and int(length) > limit + MULTIPART_OVERHEAD:

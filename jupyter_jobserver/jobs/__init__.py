@@ -1,5 +1,18 @@
 """Jobs: the operations on them, their life cycle, the rules they follow, their output."""
 
-from .manager import JobService, JobSettings, job_filter
+from .lifecycle import JobLifecycle
+from .logs import FolderJobLogs, JobLogs
+from .manager import JobManager, job_filter
+from .policy import JobPolicy
+from .transitions import TransitionPlugin, Transitions
 
-__all__ = ["JobService", "JobSettings", "job_filter"]
+__all__ = [
+    "FolderJobLogs",
+    "JobLifecycle",
+    "JobLogs",
+    "JobManager",
+    "JobPolicy",
+    "TransitionPlugin",
+    "Transitions",
+    "job_filter",
+]

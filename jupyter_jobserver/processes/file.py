@@ -15,8 +15,8 @@ validation and forms as a function::
       "data": ["datafile"]
     }
 
-in ``JobServerApp.scripts`` (by name), as ``count.json`` beside ``count.sh`` in one of
-``JobServerApp.script_dirs``, or as a :class:`FileScript` an installed package registers
+in ``ScriptRegistry.scripts`` (by name), as ``count.json`` beside ``count.sh`` in one of
+``ScriptRegistry.script_dirs``, or as a :class:`FileScript` an installed package registers
 under the ``jupyter_jobserver.scripts`` entry points.
 
 How a job reaches the process:
@@ -59,7 +59,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..context import ENV_CORES, ENV_JOB_ID, ENV_PROGRESS_FD, progress
+from ..errors import InvalidRequest
+from ..runtime.checksums import sha256_file
+from ..runtime.failure import ReportedFailure
 from ..runtime.proctree import kill_descendants
+from ..vocabulary import BINDING_KINDS
+from .base import Process
 
 ENV_DATA = "JUPYTER_JOBSERVER_DATA"
 ENV_RESULT = "JUPYTER_JOBSERVER_RESULT"
@@ -108,7 +113,7 @@ class FileScript:
             isinstance(v, dict) for v in self.parameters.values()
         ):
             raise ValueError("parameters must map each name to a JSON Schema")
-        unknown = set(self.data) - {"datafile", "mongodb", "raw_data"}
+        unknown = set(self.data) - set(BINDING_KINDS)
         if unknown:
             raise ValueError(f"unknown data binding(s): {', '.join(sorted(unknown))}")
         if self.cores < 1:
@@ -193,10 +198,80 @@ def discover(folders: list[str]) -> tuple[dict[str, FileScript], dict[str, str]]
     return found, broken
 
 
+class FileProcess(Process):
+    """The ``file`` process: see the module docstring."""
+
+    name = "file"
+    data_as_path = True
+
+    def bind(
+        self,
+        script: Any,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        bound: dict[str, Any],
+    ) -> dict[str, Any]:
+        """On a command line nothing has a place after a missing value: with positional
+        arguments, a value given there is refused (not dropped), a default there is not
+        passed, and the job records only what the script gets."""
+        spec = script.file or {}
+        if spec.get("arguments") != "positional":
+            return bound
+        given = [*script.parameters.get("x-positional", [])[: len(args)], *kwargs]
+        order = list(spec.get("order") or [])
+        gap = next((name for name in order if name not in bound), None)
+        if gap is None:
+            return bound
+        after = order[order.index(gap) + 1 :]
+        lost = [name for name in after if name in given]
+        if lost:
+            raise InvalidRequest(
+                f"parameter {lost[0]!r} cannot reach {script.name}: it takes its "
+                f"parameters in order on the command line, and {gap!r}, before it, "
+                f"has no value; give {gap!r} too"
+            )
+        return {k: v for k, v in bound.items() if k not in after}
+
+    def spec(self, script: Any) -> dict[str, Any]:
+        return dict(script.file or {})
+
+    def provenance(self, task: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
+        spec = task["spec"]
+        stat = os.stat(spec["file"])
+        key = f"{spec['file']}:{stat.st_mtime_ns}:{stat.st_size}"
+        if key not in cache:
+            cache[key] = {"version": spec.get("version"), "code_sha256": sha256_file(spec["file"])}
+        return cache[key]
+
+    def run(self, task: dict[str, Any], done: dict[str, Any]) -> Any:
+        try:
+            done["exit_code"], result = run_file(task, data_path(task))
+        except ScriptFailed as exc:
+            done["exit_code"] = exc.code
+            raise
+        return result
+
+
+def data_path(task: Mapping[str, Any]) -> str | None:
+    """A file script reads its data from a file: the datafile, or the data as JSON in
+    ``data.json`` of the job's folder."""
+    binding = task.get("data")
+    if binding is None:
+        return None
+    if binding["type"] == "datafile":
+        return binding["path"]
+    if binding.get("file"):
+        return binding["file"]
+    path = os.path.join(task["job_dir"], "data.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(binding.get("data"), f)
+    return path
+
+
 # --- running (in a worker) ---------------------------------------------------------------
 
 
-class ScriptFailed(Exception):
+class ScriptFailed(ReportedFailure):
     """A file script exited with a non-zero code, was killed by a signal, or left a
     result that is not JSON."""
 
@@ -206,9 +281,8 @@ class ScriptFailed(Exception):
                 message = f"the script was killed by {signal.Signals(-code).name}"
             except ValueError:
                 message = f"the script was killed by signal {-code}"
-        super().__init__(message or f"the script exited with code {code}")
+        super().__init__(message or f"the script exited with code {code}", tail)
         self.code = code
-        self.tail = tail
 
 
 def command_line(
@@ -265,9 +339,9 @@ def _text(value: Any) -> str:
     return json.dumps(value)
 
 
-def run(task: Mapping[str, Any], data: str | None) -> tuple[int, Any]:
+def run_file(task: Mapping[str, Any], data: str | None) -> tuple[int, Any]:
     """Run a file script to its end: (exit code, result). Raises :class:`ScriptFailed`."""
-    spec = task["file"]
+    spec = task["spec"]
     job_dir = task["job_dir"]
     result_path = os.path.join(job_dir, "result.json")
     argv = command_line(spec, task.get("parameters") or {}, data, job_dir)

@@ -1,8 +1,8 @@
 """Stores: where job records and data documents live."""
 
 from ..serialize import RawJSON
-from .base import JOB_FIELDS, ResultFile, Store
+from .base import Store
 from .runner import StoreRunner
 from .sqlite import SQLiteStore
 
-__all__ = ["JOB_FIELDS", "RawJSON", "ResultFile", "SQLiteStore", "Store", "StoreRunner"]
+__all__ = ["RawJSON", "SQLiteStore", "Store", "StoreRunner"]

@@ -5,8 +5,8 @@ A store is synchronous and thread-safe; the services call it off the event loop 
 documents) and parsed filters, never SQL, so the SQLite store and a MongoDB store are
 interchangeable.
 
-Job documents have the fields listed in ``JOB_FIELDS``; ``result`` is held apart so that
-lists stay light.
+Job documents have the fields of :data:`~jupyter_jobserver.store.fields.JOBS`; ``result``
+is held apart so that lists stay light.
 """
 
 from __future__ import annotations
@@ -14,60 +14,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection, Iterable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, ClassVar
 
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
 from .query import Node
-
-JOB_FIELDS = (
-    "id",
-    "script",
-    "process",
-    "status",
-    "owner",
-    "public",
-    "tags",
-    "args",
-    "kwargs",
-    "data",
-    "code",
-    "timeout",
-    "cores",
-    "created",
-    "edited",
-    "queued",
-    "started",
-    "finished",
-    "time_sec",
-    "result",
-    "error",
-    "exit_code",
-    "progress",
-    "provenance",
-    "rerun_of",
-)
-
-DATA_FIELDS = (
-    "id",
-    "name",
-    "datatype",
-    "description",
-    "owner",
-    "public",
-    "created",
-    "edited",
-    "revision",
-    "size",
-    "sha256",
-    "data",
-)
-
-
-class ResultFile(str):
-    """The path of a file that holds a result's JSON text; the store reads it (off the
-    event loop) and keeps the text."""
 
 
 class Store(LoggingConfigurable):
@@ -75,12 +27,19 @@ class Store(LoggingConfigurable):
 
     url = Unicode(help="Where the store keeps its data (a path or a URI).").tag(config=True)
 
+    #: several job servers may use the store at once (a shared database); a store that
+    #: is not shared is locked by :meth:`open`, since two servers on it would each take
+    #: the other's running jobs for leftovers of a crash, and run its queued jobs again
+    shared: ClassVar[bool] = False
+
     #: errors of the storage itself (a full disk, a locked or damaged file, a lost
     #: connection): callers are told the store is unavailable, with the reason
     unavailable_errors: tuple[type[BaseException], ...] = ()
 
     def open(self) -> None:
-        """Connect, create what is missing, migrate. Called once, off the event loop."""
+        """Take the store (its lock, when it is not shared), connect, create what is
+        missing, migrate. Called once, off the event loop; a ``RuntimeError`` says why
+        the store cannot be used."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -29,51 +29,14 @@ import time
 from typing import Any
 
 from ..errors import InvalidRequest
+from .fields import DATA, JOBS
 
-#: field -> kind of value it holds
-JOB_FIELDS: dict[str, str] = {
-    "id": "string",
-    "script": "string",
-    "process": "string",
-    "status": "string",
-    "owner": "string",
-    "public": "boolean",
-    "tags": "tags",
-    "created": "time",
-    "edited": "time",
-    "queued": "time",
-    "started": "time",
-    "finished": "time",
-    "time_sec": "number",
-    "exit_code": "integer",
-}
-
+#: field -> kind of value, for the fields a filter may name
+JOB_FIELDS = JOBS.query_kinds
 #: fields a job list may be sorted by
-JOB_SORT_FIELDS = (
-    "created",
-    "edited",
-    "queued",
-    "started",
-    "finished",
-    "time_sec",
-    "status",
-    "script",
-    "owner",
-)
-
-DATA_FIELDS: dict[str, str] = {
-    "id": "string",
-    "name": "string",
-    "datatype": "string",
-    "owner": "string",
-    "public": "boolean",
-    "created": "time",
-    "edited": "time",
-    "revision": "integer",
-    "size": "integer",
-}
-
-DATA_SORT_FIELDS = ("created", "edited", "name", "datatype", "owner", "size")
+JOB_SORT_FIELDS = JOBS.sort_fields
+DATA_FIELDS = DATA.query_kinds
+DATA_SORT_FIELDS = DATA.sort_fields
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 FIELD_OPERATORS = (*COMPARISONS, "$in", "$nin", "$exists", "$not", "$all")
@@ -210,6 +173,17 @@ def _value(field: str, kind: str, value: Any, op: str) -> Any:
                 f"{field}: {value!r} is not an ISO 8601 time such as 2026-11-29T08:00:00Z"
             ) from None
     raise AssertionError(kind)
+
+
+def narrowed(
+    where: Node | None, spec: dict[str, Any] | None, fields: dict[str, str] = JOB_FIELDS
+) -> Node | None:
+    """``where`` and, when there is one, the filter document ``spec`` too (who may see
+    what, whose records a bulk change may touch)."""
+    if spec is None:
+        return where
+    extra = parse_filter(spec, fields)
+    return extra if where is None else Logical("$and", (extra, where))
 
 
 def any_of(**values: list[str] | None) -> dict[str, Any]:

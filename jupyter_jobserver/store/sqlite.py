@@ -13,32 +13,20 @@ import os
 import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from traitlets import Enum, Float
 
-from ..serialize import RawJSON
-from .base import DATA_FIELDS, JOB_FIELDS, ResultFile, Store
+from ..serialize import DeferredJSON, RawJSON
+from .base import Store
+from .fields import DATA, JOBS, Entity
+from .lock import hold_lock
 from .query import Condition, Logical, Node, Not
 
 SCHEMA_VERSION = 2
 
 #: job fields kept in their own column (filterable, sortable); the rest live in ``body``
-JOB_COLUMNS = (
-    "id",
-    "script",
-    "process",
-    "status",
-    "owner",
-    "public",
-    "created",
-    "edited",
-    "queued",
-    "started",
-    "finished",
-    "time_sec",
-    "exit_code",
-)
+JOB_COLUMNS = tuple(name for name in JOBS.query_kinds if name != "tags")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -63,18 +51,6 @@ CREATE TABLE IF NOT EXISTS job_tags (
     tag TEXT NOT NULL,
     PRIMARY KEY (job_id, tag)
 );
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created);
-CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs (owner, created);
-CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created);
-CREATE INDEX IF NOT EXISTS jobs_script_created ON jobs (script, created);
-CREATE INDEX IF NOT EXISTS jobs_public_created ON jobs (public, created);
-CREATE INDEX IF NOT EXISTS jobs_process ON jobs (process);
-CREATE INDEX IF NOT EXISTS jobs_edited ON jobs (edited);
-CREATE INDEX IF NOT EXISTS jobs_queued ON jobs (queued);
-CREATE INDEX IF NOT EXISTS jobs_started ON jobs (started);
-CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished);
-CREATE INDEX IF NOT EXISTS jobs_time_sec ON jobs (time_sec);
-CREATE INDEX IF NOT EXISTS jobs_exit_code ON jobs (exit_code);
 CREATE INDEX IF NOT EXISTS job_tags_tag ON job_tags (tag, job_id);
 CREATE TABLE IF NOT EXISTS data (
     id TEXT PRIMARY KEY,
@@ -90,18 +66,24 @@ CREATE TABLE IF NOT EXISTS data (
     sha256 TEXT NOT NULL,
     payload TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS data_created ON data (created);
-CREATE INDEX IF NOT EXISTS data_owner_created ON data (owner, created);
-CREATE INDEX IF NOT EXISTS data_public_created ON data (public, created);
-CREATE INDEX IF NOT EXISTS data_name ON data (name);
-CREATE INDEX IF NOT EXISTS data_datatype ON data (datatype);
-CREATE INDEX IF NOT EXISTS data_edited ON data (edited);
-CREATE INDEX IF NOT EXISTS data_revision ON data (revision);
-CREATE INDEX IF NOT EXISTS data_size ON data (size);
 """
 
 #: data document fields, in column order (the payload, ``data``, is the last column)
-DATA_COLUMNS = tuple(field for field in DATA_FIELDS if field != "data")
+DATA_COLUMNS = tuple(field for field in DATA.names if field != "data")
+
+
+def index_statements(entity: Entity) -> str:
+    """An index for every filter and sort the entity's field table asks for (tags are
+    indexed in their own table)."""
+    return "".join(
+        f"CREATE INDEX IF NOT EXISTS {entity.name}_{'_'.join(columns)} "
+        f"ON {entity.name} ({', '.join(columns)});\n"
+        for columns in entity.indexes
+        if columns[0] != "tags"
+    )
+
+
+SCHEMA += index_statements(JOBS) + index_statements(DATA)
 
 
 class SQLiteStore(Store):
@@ -139,6 +121,7 @@ class SQLiteStore(Store):
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self._held: IO[str] | None = None
 
     @property
     def path(self) -> str:
@@ -151,6 +134,23 @@ class SQLiteStore(Store):
     def open(self) -> None:
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, exist_ok=True)
+        self._held = hold_lock(
+            self.path + ".lock",
+            f"the job store {self.path}; stop it, or give this server a store of its own "
+            "(JobServerApp.state_dir or db_url)",
+        )
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()  # the lock too: a store that could not open holds nothing
+            raise
+        self._closing.clear()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="jobserver-sqlite-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _migrate(self) -> None:
         conn = self._conn()
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -161,11 +161,6 @@ class SQLiteStore(Store):
         conn.executescript(
             f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
-        self._closing.clear()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, name="jobserver-sqlite-checkpoint", daemon=True
-        )
-        self._checkpointer.start()
 
     def _checkpoint_loop(self) -> None:
         """Checkpoint the WAL now and then; PASSIVE never makes a writer wait."""
@@ -188,6 +183,9 @@ class SQLiteStore(Store):
                     conn.close()
             self._connections.clear()
         self._local = threading.local()
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -277,7 +275,7 @@ class SQLiteStore(Store):
                 assignments.append("result = ?")
                 params.append(_result_text(value))
             else:
-                if key not in JOB_FIELDS:  # it becomes part of the SQL text
+                if key not in JOBS.names:  # it becomes part of the SQL text
                     raise ValueError(f"not a job field: {key!r}")
                 body_paths.append(f"'$.{key}', json(?)")
                 body_params.append(json.dumps(value, separators=(",", ":"), allow_nan=False))
@@ -457,9 +455,8 @@ def _data_from_row(row: tuple[Any, ...], raw: bool = False) -> dict[str, Any]:
 def _result_text(value: Any) -> str | None:
     if value is None:
         return None
-    if isinstance(value, ResultFile):
-        with open(value, encoding="utf-8") as f:
-            return f.read()
+    if isinstance(value, DeferredJSON):
+        return value.text()
     if isinstance(value, RawJSON):
         return str(value)
     return json.dumps(value, separators=(",", ":"), allow_nan=False)

@@ -14,21 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 import ipywidgets as widgets
 
+from ..parameters import type_words, value_problem
+
 UNSET = object()
-_TYPES = {
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "string": (str,),
-    "array": (list,),
-    "object": (dict,),
-    "null": (type(None),),
-}
 
 
 class Field:
@@ -119,14 +111,14 @@ class Field:
             value = self.value()
         except ValueError as exc:
             if self.kinds and set(self.kinds) <= {"integer", "number", "null"}:
-                problem = f"must be {' or '.join(self.kinds)}"
+                problem = f"must be {type_words(self.kinds)}"
             else:
                 problem = f"not valid JSON: {exc}"
         else:
             if value is UNSET:
                 problem = "required" if self.required else None
             else:
-                problem = check(self.prop, value)
+                problem = value_problem(self.prop, value)
         self.error.value = f'<span style="color:#c62828">{problem}</span>' if problem else ""
         if problem:
             self.widget.add_class("jobserver-invalid")
@@ -143,48 +135,6 @@ def fields_for(schema: dict[str, Any]) -> list[Field]:
     ]
 
 
-def check(prop: dict[str, Any], value: Any) -> str | None:
-    """What is wrong with ``value`` for the schema ``prop`` (``None`` when nothing is)."""
-    kinds = _kinds(prop)
-    if kinds and not any(_is(value, kind) for kind in kinds):
-        return f"must be {' or '.join(kinds)}"
-    if "enum" in prop and value not in prop["enum"]:
-        return f"must be one of {', '.join(map(repr, prop['enum']))}"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in prop and value < prop["minimum"]:
-            return f"must be at least {prop['minimum']}"
-        if "maximum" in prop and value > prop["maximum"]:
-            return f"must be at most {prop['maximum']}"
-        if "exclusiveMinimum" in prop and value <= prop["exclusiveMinimum"]:
-            return f"must be more than {prop['exclusiveMinimum']}"
-        if "exclusiveMaximum" in prop and value >= prop["exclusiveMaximum"]:
-            return f"must be less than {prop['exclusiveMaximum']}"
-    if isinstance(value, str):
-        if "minLength" in prop and len(value) < prop["minLength"]:
-            return f"needs at least {prop['minLength']} characters"
-        if "maxLength" in prop and len(value) > prop["maxLength"]:
-            return f"takes at most {prop['maxLength']} characters"
-        if "pattern" in prop and not re.search(prop["pattern"], value):
-            return f"must match {prop['pattern']}"
-    if isinstance(value, list):
-        if "minItems" in prop and len(value) < prop["minItems"]:
-            return f"needs at least {prop['minItems']} items"
-        if "maxItems" in prop and len(value) > prop["maxItems"]:
-            return f"takes at most {prop['maxItems']} items"
-        items = prop.get("items")
-        if isinstance(items, dict):
-            for index, item in enumerate(value):
-                problem = check(items, item)
-                if problem:
-                    return f"item {index} {problem}"
-    for option in prop.get("anyOf") or ():
-        if check(option, value) is None:
-            return None
-    if prop.get("anyOf"):
-        return "does not fit any of the allowed forms"
-    return None
-
-
 def _step(low: float, high: float, start: float) -> float:
     """A round slider step, about a hundredth of the range, fine enough to land on the
     start value (a default of 0.5 on 0..60 gets 0.1, not 0.6)."""
@@ -199,14 +149,6 @@ def _kinds(prop: dict[str, Any]) -> list[str]:
     if kinds is None:
         return []
     return kinds if isinstance(kinds, list) else [kinds]
-
-
-def _is(value: Any, kind: str) -> bool:
-    if kind in ("integer", "number") and isinstance(value, bool):
-        return False
-    if kind == "integer" and isinstance(value, float):
-        return value.is_integer()
-    return isinstance(value, _TYPES.get(kind, (object,)))
 
 
 def _placeholder(kinds: list[str]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -24,7 +25,13 @@ from typing import Any
 from traitlets import Dict, Float, Int, List, Unicode, default
 
 from ...runtime.proctree import kill_tree
-from ..base import Executor, ExecutorListener, Outcome, Task
+from ...serialize import DeferredJSON
+from ...vocabulary import error_record
+from ..base import Executor, Outcome, Task
+from . import protocol
+
+#: a payload larger than this reaches the worker as a file in the job's folder
+INLINE_PAYLOAD = 256 << 10
 
 #: a worker that dies this many times in a row before it is ready means workers cannot start
 START_FAILURES_LIMIT = 3
@@ -78,6 +85,9 @@ class _Worker:
 
 class LocalExecutor(Executor):
     """Runs jobs in a pool of warm worker processes on this machine."""
+
+    shares_disk = True
+    interrupts = True
 
     workers = Int(
         0,
@@ -140,7 +150,6 @@ class LocalExecutor(Executor):
         self._running: dict[str, _Worker] = {}
         self._cores = self.total_cores if self.total_cores > 0 else _usable_cores()
         self._free = self._cores
-        self._listener: ExecutorListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._start_failures = 0
@@ -156,11 +165,43 @@ class LocalExecutor(Executor):
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else self.cores
 
-    async def start(self, listener: ExecutorListener) -> None:
-        self._listener = listener
+    async def launch(self) -> None:
+        if self.logs is None or self.logs.folder("") is None:
+            raise RuntimeError(
+                "the local executor writes job output into folders on this machine; "
+                "give it job logs kept in a folder"
+            )
         self._loop = asyncio.get_running_loop()
         for _ in range(self.worker_count):
             self._spawn()
+
+    def preload(self, modules: list[str]) -> None:
+        self.preload_modules = sorted(set(self.preload_modules) | set(modules))
+
+    def status(self) -> dict[str, Any]:
+        return {"kind": "local", "cores": self.cores, "workers": self.worker_count}
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers alive now (each is replaced when it dies)."""
+        return [worker.pid for worker in self._workers]
+
+    async def stage(self, task: Task) -> None:
+        """A large payload goes to the worker as a file in the job's folder, written off
+        the event loop, so the message to the worker stays small."""
+        data = task.data
+        if data is None or "data" not in data or data.get("size", 0) <= INLINE_PAYLOAD:
+            return
+        folder = self.logs.folder(task.job_id)
+
+        def write() -> str:
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, "data.json")
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(data["data"], f)
+            return path
+
+        path = await asyncio.to_thread(write)
+        task.data = {**{k: v for k, v in data.items() if k != "data"}, "file": path}
 
     async def stop(self) -> None:
         self._stopping = True
@@ -201,8 +242,7 @@ class LocalExecutor(Executor):
         if worker is None:
             return False
         worker.ending = Outcome(
-            status="cancelled",
-            error={"type": "Cancelled", "message": "the job was cancelled", "detail": None},
+            status="cancelled", error=error_record("Cancelled", "the job was cancelled")
         )
         worker.kill()
         return True
@@ -286,14 +326,14 @@ class LocalExecutor(Executor):
 
     def _on_message(self, worker: _Worker, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        if kind == "ready":
+        if kind == protocol.READY:
             worker.ready = worker.started = True
             self._start_failures = 0
             self._dispatch()
-        elif kind == "progress":
-            if self._listener and isinstance(worker.task, Task):
-                self._listener.job_progress(message["job_id"], message["progress"])
-        elif kind == "done":
+        elif kind == protocol.PROGRESS:
+            if self.listener and isinstance(worker.task, Task):
+                self.listener.job_progress(message["job_id"], message["progress"])
+        elif kind == protocol.DONE:
             task = worker.task
             self._release(worker)
             if message.get("retire"):  # the job left threads running: the worker ends now
@@ -309,8 +349,9 @@ class LocalExecutor(Executor):
                     task.job_id,
                     Outcome(
                         status=message["status"],
-                        result=message.get("result"),
-                        result_file=message.get("result_file"),
+                        result=_ResultFile(message["result_file"])
+                        if message.get("result_file")
+                        else message.get("result"),
                         error=message.get("error"),
                         exit_code=message.get("exit_code"),
                         provenance=message.get("provenance") or {},
@@ -319,7 +360,7 @@ class LocalExecutor(Executor):
                 )
             self._maybe_retire(worker)
             self._dispatch()
-        elif kind == "described":
+        elif kind == protocol.DESCRIBED:
             task = worker.task
             self._release(worker)
             if isinstance(task, _Describe) and not task.future.done():
@@ -371,7 +412,7 @@ class LocalExecutor(Executor):
             worker.retiring = True
             worker.ready = False
             with contextlib.suppress(OSError):
-                worker.conn.send({"op": "exit"})
+                worker.conn.send({"op": protocol.EXIT})
 
     # --- scheduling -------------------------------------------------------------------
 
@@ -393,11 +434,12 @@ class LocalExecutor(Executor):
         self._free -= task.cores
         if isinstance(task, Task):
             self._running[task.job_id] = worker
-            if self._listener:
-                self._listener.job_started(task.job_id)
-            message = {"op": "run", "task": task.message()}
+            if self.listener:
+                self.listener.job_started(task.job_id)
+            run = {**task.message(), "job_dir": self.logs.folder(task.job_id)}
+            message = {"op": protocol.RUN, "task": run}
         else:
-            message = {"op": "describe", "scripts": task.scripts}
+            message = {"op": protocol.DESCRIBE, "scripts": task.scripts}
         if task.timeout:
             worker.timer = self._loop.call_later(task.timeout, self._time_out, worker)
         try:
@@ -430,8 +472,8 @@ class LocalExecutor(Executor):
         worker.task = None
 
     def _report(self, job_id: str, outcome: Outcome) -> None:
-        if self._listener is not None:
-            self._listener.job_finished(job_id, outcome)
+        if self.listener is not None:
+            self.listener.job_finished(job_id, outcome)
 
 
 def _usable_cores() -> int:
@@ -442,7 +484,7 @@ def _usable_cores() -> int:
 
 
 def _failure(kind: str, message: str) -> Outcome:
-    return Outcome(status="failed", error={"type": kind, "message": message, "detail": None})
+    return Outcome(status="failed", error=error_record(kind, message))
 
 
 def _death(code: int) -> str:
@@ -467,3 +509,19 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float) -> None:
     except subprocess.TimeoutExpired:
         kill_tree(proc.pid)
         proc.wait()
+
+
+class _ResultFile(DeferredJSON):
+    """A large result a worker left in the job's folder: the store reads it in its own
+    thread and the file goes once the store has it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def text(self) -> str:
+        with open(self.path, encoding="utf-8") as f:
+            return f.read()
+
+    def release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path)
