@@ -43,6 +43,11 @@ async def test_a_file_under_the_root_becomes_a_datafile(
     assert (data / "run 1.csv").read_bytes() == content
 
 
+async def test_the_listing_says_which_extensions_datafiles_have(api: Api, jobserver: Any) -> None:
+    listing = await api.get("datafiles")
+    assert listing.json["extensions"] == ["csv", "tsv", "dat", "txt", "json"]
+
+
 async def test_another_name_and_replacing(api: Api, root: pathlib.Path, jobserver: Any) -> None:
     first = await api.post("datafiles", {"path": "results/run 1.csv", "name": "latest.csv"})
     assert first.code == 201, first

@@ -32,7 +32,8 @@ class DataFilesHandler(JobServerHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.send({"datafiles": await self.jobserver.datafiles.list(self.user)})
+        files = self.jobserver.datafiles
+        self.send({"datafiles": await files.list(self.user), "extensions": list(files.extensions)})
 
     @web.authenticated
     @authorized
