@@ -57,14 +57,16 @@ export async function openRunDialog(
     request,
     job => {
       started = job;
-      dialog.resolve();
+      dialog.reject(); // closes it; the job is what it resolves to
     },
     () => dialog.reject()
   );
   const dialog = new Dialog({
     title: 'Run a script',
     body,
-    buttons: [],
+    // the form has its own Run and Cancel (Run must keep the dialog open on a refusal);
+    // this one only answers Escape and Enter, hidden with the footer
+    buttons: [Dialog.cancelButton()],
     hasClose: true
   });
   dialog.addClass('jp-JobServer-run-dialog');
@@ -346,7 +348,7 @@ function RunForm(props: {
         <label className="jp-JobServer-field">
           <span>Datafile</span>
           <HTMLSelect
-            aria-label="Datafile"
+            aria-label="Datafile name"
             value={datafile}
             onChange={e => setDatafile(e.currentTarget.value)}
           >
@@ -366,7 +368,7 @@ function RunForm(props: {
         <label className="jp-JobServer-field">
           <span>Document</span>
           <HTMLSelect
-            aria-label="Stored document"
+            aria-label="Document name"
             value={documentId}
             onChange={e => setDocumentId(e.currentTarget.value)}
           >
@@ -399,7 +401,7 @@ function RunForm(props: {
           </label>
           <textarea
             className="jp-mod-styled jp-JobServer-json"
-            aria-label="Inline JSON"
+            aria-label="Inline data (JSON)"
             placeholder='[{"value": 1}, {"value": 2}]'
             value={inline}
             onChange={e => setInline(e.target.value)}

@@ -119,6 +119,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def browser(chromium: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
     profile = tempfile.mkdtemp(prefix="jobserver-chromium-")
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
@@ -168,11 +169,27 @@ class Lab:
 
     def command(self, label: str) -> None:
         """Run a command from the command palette."""
-        self.page.keyboard.press("Control+Shift+C")
+        self.menu("View", "Activate Command Palette")
         search = self.page.locator(".lm-CommandPalette-input")
         search.wait_for(state="visible")
         search.fill(label)
         self.page.locator(".lm-CommandPalette-item", has_text=label).first.click()
+
+    def menu(self, menu: str, item: str) -> None:
+        """Choose an item of a menu of the menu bar."""
+        self.page.locator(".lm-MenuBar-item", has_text=menu).click()
+        self.page.locator(".lm-Menu-item", has_text=item).first.click()
+
+    def start_kernel(self) -> None:
+        """Wait for the open notebook's kernel; choose the default one if JupyterLab asks."""
+        choose = self.page.locator(".jp-Dialog", has_text="Select Kernel")
+        idle = self.page.locator(
+            ".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']"
+        )
+        choose.or_(idle).first.wait_for()
+        if choose.is_visible():
+            choose.get_by_role("button", name="Select").click()
+        idle.wait_for()
 
     def notification(self, text: str) -> Any:
         toast = self.page.locator(".Toastify__toast", has_text=text).first
