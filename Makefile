@@ -11,7 +11,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
 LABEXT := labextension
 
-.PHONY: lab test lint bench clean labextension labextension-check
+.PHONY: lab test lint bench clean labextension
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,15 +27,16 @@ labextension: $(BIN)/python
 	cd $(LABEXT) && $(WITH_VENV) jlpm install && $(WITH_VENV) jlpm build
 	$(WITH_VENV) jupyter-builder develop --overwrite .
 
-labextension-check: $(BIN)/python
-	cd $(LABEXT) && $(WITH_VENV) jlpm install && $(WITH_VENV) jlpm lint:check
-
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(MAKE) labextension-check labextension
+	cd $(LABEXT) && $(WITH_VENV) jlpm install
+	cd $(LABEXT) && $(WITH_VENV) jlpm prettier:check
+	cd $(LABEXT) && $(WITH_VENV) jlpm eslint:check
+	cd $(LABEXT) && $(WITH_VENV) jlpm typecheck
+	$(MAKE) labextension
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/python

@@ -123,9 +123,8 @@ function JobsView(props: IJobsPanelOptions): JSX.Element {
         }
       } else if (q.page === 0) {
         reload(); // a new job, at the top
-      } else {
-        setTotal(t => t); // later pages move; the user pages on
       }
+      // on later pages a new job only shifts the pages: they are read when visited
     };
     const settings = () => setPageSize(model.settings.pageSize);
     model.jobChanged.connect(changed);

@@ -106,9 +106,10 @@ export class JobServerModel {
   /** The extensions a datafile may have (as the server says), lower case. */
   async datafileExtensions(): Promise<string[]> {
     if (!this._extensions) {
-      this._extensions = api
-        .datafileListing()
-        .then(listing => listing.extensions.map(e => e.toLowerCase()));
+      this._extensions = api.datafileListing().then(listing => {
+        this._knownExtensions = listing.extensions.map(e => e.toLowerCase());
+        return this._knownExtensions;
+      });
       this._extensions.catch(() => (this._extensions = null));
     }
     return this._extensions;
@@ -301,18 +302,13 @@ export class JobServerModel {
 /** A sentence for a person about a failed request. */
 export function describeError(error: unknown, what: string): string {
   if (error instanceof JobServerError) {
-    switch (error.status) {
-      case 0:
-        return `${what}: ${error.message}`;
-      case 403:
-        return `${what}: not allowed. ${error.message}`;
-      case 409:
-        return `${what}: ${error.message}`;
-      case 413:
-        return `${what}: too large. ${error.message}`;
-      default:
-        return `${what}: ${error.message}`;
+    if (error.status === 403) {
+      return `${what}: not allowed. ${error.message}`;
     }
+    if (error.status === 413) {
+      return `${what}: too large. ${error.message}`;
+    }
+    return `${what}: ${error.message}`;
   }
   return `${what}: ${(error as Error)?.message ?? String(error)}`;
 }
