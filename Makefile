@@ -7,30 +7,47 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # JupyterLab refuses to run as root unless told to (containers and CI machines do)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# jlpm, jupyter-builder and node tools run with the virtual environment first on the PATH
+WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
+LABEXT := labextension
 
-.PHONY: lab test lint bench clean
+.PHONY: lab test lint bench clean labextension
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 lab: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[lab]'
+	$(MAKE) labextension
 	$(BIN)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS)
+
+# build the JupyterLab extension from labextension/ and link it into the environment, so
+# that JupyterLab serves what was just built (an editable install copies it once)
+labextension: $(BIN)/python
+	cd $(LABEXT) && $(WITH_VENV) jlpm install && $(WITH_VENV) jlpm build
+	$(WITH_VENV) jupyter-builder develop --overwrite .
 
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd $(LABEXT) && $(WITH_VENV) jlpm install
+	cd $(LABEXT) && $(WITH_VENV) jlpm prettier:check
+	cd $(LABEXT) && $(WITH_VENV) jlpm eslint:check
+	cd $(LABEXT) && $(WITH_VENV) jlpm typecheck
+	$(MAKE) labextension
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/python
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+	cd $(LABEXT) && $(WITH_VENV) jlpm install && $(WITH_VENV) jlpm lint
 
 bench: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	cd benchmarks && for b in bench_*.py; do ../$(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache benchmarks/results
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache benchmarks/results test-artifacts
+	rm -rf $(LABEXT)/node_modules $(LABEXT)/lib $(LABEXT)/tsconfig.tsbuildinfo jupyter_jobserver/labextension

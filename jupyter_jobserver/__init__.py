@@ -23,6 +23,12 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "jupyter_jobserver.app", "app": JobServerApp}]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The JupyterLab extension built into ``labextension/`` (``jupyter labextension
+    develop`` links it for an editable install)."""
+    return [{"src": "labextension", "dest": "jupyter-jobserver"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext jupyter_jobserver``: the ``%jobserver`` magics."""
     from .magics import JobServerMagics

@@ -150,6 +150,15 @@ class DataEdit(_Model):
         return _refuse_null(value)
 
 
+class DataFileCopy(_Model):
+    """Body of ``POST datafiles``: copy a file under the Jupyter root into the data folder."""
+
+    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    overwrite: bool = False
+    shared: bool = False
+
+
 class JobRerun(_Model):
     """Body of ``POST jobs/{id}/rerun`` (optional)."""
 

@@ -12,7 +12,9 @@ stays inside the folder once symlinks are resolved.
 
 Uploads stream to a hidden temporary file in the same folder, hashed as they arrive, and
 get their name only when complete (an atomic rename); an upload that fails, goes over a
-limit or is cut off leaves nothing behind.
+limit or is cut off leaves nothing behind. A file that is already on the server, under
+the Jupyter root, is copied in the same way (:meth:`DataFiles.copy_in`), with the same
+checks as an upload.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 import os
 import pathlib
 import re
+import stat as _stat
 import threading
 import time
 import unicodedata
@@ -379,6 +382,46 @@ class DataFiles(LoggingConfigurable):
                 f"{location.name} ({extra:,} bytes) does not fit — delete some datafiles first"
             )
 
+    async def copy_in(
+        self,
+        user: User,
+        root: str | os.PathLike[str],
+        path: str,
+        *,
+        name: str | None = None,
+        overwrite: bool = False,
+        shared: bool = False,
+        allow_hidden: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Copy the file at ``path`` (relative to ``root``, the Jupyter root folder) into
+        the data folder as ``name`` (its own name by default), with the checks of an
+        upload: a datafile name, the size limit, the quota, 409 over an existing name
+        unless ``overwrite``. The path may not leave ``root``, not even through a
+        symlink, nor go through a hidden folder unless ``allow_hidden`` (as Jupyter's
+        contents service). Returns the datafile's metadata and whether it replaced one."""
+        source = await asyncio.to_thread(_source_file, pathlib.Path(root), path, allow_hidden)
+        target = self.check_name(name if name is not None else source.name)
+        # the last step may not be a symlink swapped in since the path was resolved, nor
+        # anything but a regular file (a FIFO would never end)
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(fd)
+            if not _stat.S_ISREG(info.st_mode):
+                raise InvalidRequest(f"{path!r} is not a file")
+            size = info.st_size
+            upload = self.start_upload(
+                user, target, overwrite=overwrite, expected_size=size, shared=shared
+            )
+            existed = overwrite and upload.location.path.exists()
+            try:
+                while chunk := await asyncio.to_thread(f.read, Upload.BLOCK):
+                    await upload.write(chunk)
+                meta = await upload.finish()
+            except BaseException:
+                upload.abort()
+                raise
+        return meta, existed
+
     async def delete(self, user: User, name: str) -> None:
         location = await asyncio.to_thread(self.existing, user, name)
         if not location.writable:
@@ -622,6 +665,37 @@ class MultipartFile:
     @property
     def complete(self) -> bool:
         return self._state == "done"
+
+
+def _source_file(root: pathlib.Path, path: str, allow_hidden: bool) -> pathlib.Path:
+    """The regular file ``path`` names under ``root``; a 400 for any path that is
+    absolute, climbs with ``..``, leaves ``root`` once symlinks are resolved, or (unless
+    ``allow_hidden``) goes through a hidden name; a 404 when there is no such file."""
+    if not path or "\x00" in path or "\\" in path:
+        raise InvalidRequest("path must be a file's path relative to the Jupyter root")
+    if path.startswith("/") or pathlib.PurePosixPath(path).is_absolute():
+        raise InvalidRequest(f"{path!r} is absolute; give a path relative to the Jupyter root")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise InvalidRequest(f"{path!r} is not allowed: '..' may not appear in a path")
+    if not parts:
+        raise InvalidRequest("path must name a file under the Jupyter root")
+    if not allow_hidden and any(p.startswith(".") for p in parts):
+        raise InvalidRequest(f"{path!r} is hidden; hidden files are not copied")
+    base = root.resolve()
+    try:
+        resolved = base.joinpath(*parts).resolve(strict=True)
+    except FileNotFoundError:
+        raise NotFound(f"no file {path!r} under the Jupyter root") from None
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
+        raise InvalidRequest(f"{path!r} cannot be opened: {exc}") from None
+    if not resolved.is_relative_to(base) or resolved == base:
+        raise InvalidRequest(f"{path!r} resolves outside the Jupyter root")
+    if not allow_hidden and any(p.startswith(".") for p in resolved.relative_to(base).parts):
+        raise InvalidRequest(f"{path!r} leads to a hidden file; hidden files are not copied")
+    if not _stat.S_ISREG(resolved.stat().st_mode):
+        raise InvalidRequest(f"{path!r} is not a file")
+    return resolved
 
 
 def _folder_name(user: str) -> str:

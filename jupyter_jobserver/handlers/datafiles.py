@@ -12,6 +12,7 @@ from tornado import web
 
 from ..data.datafiles import FORMATS, MultipartFile, Upload
 from ..errors import InvalidRequest, JobServerError, PermissionDenied, TooLarge
+from ..models import DataFileCopy, parse
 from .base import JobServerHandler
 
 AUTH_RESOURCE = "jobserver"
@@ -31,7 +32,30 @@ class DataFilesHandler(JobServerHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.send({"datafiles": await self.jobserver.datafiles.list(self.user)})
+        files = self.jobserver.datafiles
+        self.send({"datafiles": await files.list(self.user), "extensions": list(files.extensions)})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Copy a file that is under the Jupyter root into the data folder (it never
+        travels through the browser). Reading it takes the right to read contents."""
+        request = parse(DataFileCopy, await self.json_body())
+        if not self.authorizer.is_authorized(self, self.current_user, "read", "contents"):
+            raise PermissionDenied("you may not read files under the Jupyter root")
+        contents = self.contents_manager
+        root = getattr(contents, "root_dir", None) or self.jobserver.server.root_dir
+        meta, replaced = await self.jobserver.datafiles.copy_in(
+            self.user,
+            root,
+            request.path,
+            name=request.name,
+            overwrite=request.overwrite,
+            shared=request.shared,
+            allow_hidden=bool(getattr(contents, "allow_hidden", False)),
+        )
+        self.set_header("Location", self.location("datafiles", meta["name"]))
+        self.send(meta, 200 if replaced else 201)
 
     @web.authenticated
     @authorized
