@@ -237,6 +237,12 @@ class JobServerApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         """Build the services; nothing starts running until the server does."""
+        problems = setting_problems(self)
+        if problems:
+            # a setting that cannot be honoured is never taken silently: stop, and say why
+            for problem in problems:
+                self.log.critical("jobserver: %s", problem)
+            self.exit(1)
         if self.single_user is None:
             self.single_user = _names_no_users(self.server.identity_provider)
         if not self.admin_users and self.single_user:
@@ -365,6 +371,37 @@ class JobServerApp(ExtensionApp):
         """The service-level user for Jupyter's authenticated identity."""
         name = self.server_owner if self.single_user else identity.username
         return User(name=name, admin=name in self.admin_users)
+
+
+def setting_problems(app: JobServerApp) -> list[str]:
+    """What in the configuration the job server cannot honour, each naming its setting.
+    Checked once at start-up (a new check is one more ``if`` here)."""
+    problems = []
+    scheme, sep, _ = app.db_url.partition("://")
+    if sep and issubclass(app.store_class, SQLiteStore) and scheme != "sqlite":
+        if scheme.startswith("mongodb"):
+            problems.append(
+                f"JobServerApp.db_url is a {scheme}:// URL, but a MongoDB store is not "
+                "supported in this version; give a path or sqlite:/// URL (or leave it unset "
+                "for jobserver.sqlite in JobServerApp.state_dir)"
+            )
+        else:
+            problems.append(
+                f"JobServerApp.db_url is a {scheme}:// URL; the store takes a path or a "
+                "sqlite:/// URL"
+            )
+    for folder in app.script_dirs:
+        path = os.path.join(app.server.root_dir, folder)
+        if not os.path.isdir(path):
+            what = "is not a folder" if os.path.exists(path) else "does not exist"
+            problems.append(f"JobServerApp.script_dirs: {path} {what}")
+    for name in ("workers", "max_datafile_size", "datafile_quota", "max_active_jobs_per_user"):
+        if getattr(app, name) < 0:
+            problems.append(f"JobServerApp.{name} must be 0 or more, not {getattr(app, name)}")
+    for name in ("default_timeout", "max_timeout"):
+        if getattr(app, name) < 0:
+            problems.append(f"JobServerApp.{name} must be 0 (no limit) or more seconds")
+    return problems
 
 
 def _names_no_users(identity_provider: Any) -> bool:
