@@ -212,6 +212,12 @@ class JobServerApp(ExtensionApp):
         if event_logger is not None:
             self.jobs.lifecycle.transitions.add(JupyterEvents(event_logger))
         self._started: asyncio.Task[None] | None = None
+        problems = setting_problems(self)
+        if problems:
+            # a setting that cannot be honoured is never taken silently: stop, and say why
+            for problem in problems:
+                self.log.critical("jobserver: %s", problem)
+            self.exit(1)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(default_handlers)
@@ -277,6 +283,46 @@ class JobServerApp(ExtensionApp):
         """The service-level user for Jupyter's authenticated identity."""
         name = self.server_owner if self.single_user else identity.username
         return User(name=name, admin=name in self.admin_users)
+
+
+def setting_problems(app: JobServerApp) -> list[str]:
+    """What in the configuration the job server cannot honour, each naming its setting
+    where it is defined. Checked once at start-up, once the services are built (a new
+    check is one more ``if`` here)."""
+    problems = []
+    scheme, sep, _ = app.db_url.partition("://")
+    if sep and issubclass(app.store_class, SQLiteStore) and scheme != "sqlite":
+        if scheme.startswith("mongodb"):
+            problems.append(
+                f"JobServerApp.db_url is a {scheme}:// URL, but a MongoDB store is not "
+                "supported in this version; give a path or sqlite:/// URL (or leave it unset "
+                "for jobserver.sqlite in JobServerApp.state_dir)"
+            )
+        else:
+            problems.append(
+                f"JobServerApp.db_url is a {scheme}:// URL; the store takes a path or a "
+                "sqlite:/// URL"
+            )
+    for folder in app.registry.script_dirs:
+        path = os.path.join(app.server.root_dir, folder)
+        if not os.path.isdir(path):
+            what = "is not a folder" if os.path.exists(path) else "does not exist"
+            problems.append(f"ScriptRegistry.script_dirs: {path} {what}")
+    counts: list[tuple[Any, str]] = [
+        (app.datafiles, "max_datafile_size"),
+        (app.datafiles, "datafile_quota"),
+        (app.jobs.policy, "max_active_jobs_per_user"),
+    ]
+    if app.executor.has_trait("workers"):
+        counts.append((app.executor, "workers"))
+    for owner, name in counts:
+        value = getattr(owner, name)
+        if value < 0:
+            problems.append(f"{type(owner).__name__}.{name} must be 0 or more, not {value}")
+    for name in ("default_timeout", "max_timeout"):
+        if getattr(app.jobs.policy, name) < 0:
+            problems.append(f"JobPolicy.{name} must be 0 (no limit) or more seconds")
+    return problems
 
 
 def _names_no_users(identity_provider: Any) -> bool:

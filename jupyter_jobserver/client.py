@@ -25,13 +25,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
+import inspect
 import json
 import os
 import pathlib
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
-from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import IO, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -280,6 +282,7 @@ class _Api:
         return _check(response).json()["scripts"]
 
     def script(self, name: str) -> Op[dict[str, Any]]:
+        """One script: its description, version, parameter schema and accepted data."""
         response = yield _Request("GET", f"scripts/{_segment(name)}")
         return _check(response).json()
 
@@ -333,6 +336,8 @@ class _Api:
     def get_job(
         self, job_id: str, *, wait: float | None = None, until: str | None = None
     ) -> Op[Job]:
+        """A job by id; with ``wait``, once it has finished (or reached status ``until``,
+        e.g. ``running``) or ``wait`` seconds have passed."""
         response = yield _Request(
             "GET", f"jobs/{_segment(job_id)}", params=_params(wait=wait, until=until)
         )
@@ -375,26 +380,36 @@ class _Api:
         return [_job(self, j) for j in answer["jobs"]], answer["total"]
 
     def edit_job(self, job_id: str, **changes: Any) -> Op[Job]:
+        """Change a job: ``args``, ``kwargs``, ``data`` and ``timeout`` while it is
+        ``created`` (:class:`~jupyter_jobserver.errors.Conflict` after), ``public`` and
+        ``tags`` at any time."""
         response = yield _Request("PATCH", f"jobs/{_segment(job_id)}", json=changes)
         return _job(self, _check(response).json())
 
     def run_job(self, job_id: str) -> Op[Job]:
+        """Queue a job that was created without ``run``."""
         response = yield _Request("POST", f"jobs/{_segment(job_id)}/run")
         return _job(self, _check(response).json())
 
     def cancel(self, job_id: str) -> Op[Job]:
+        """Cancel a job that has not finished; a running one is killed with its children."""
         response = yield _Request("POST", f"jobs/{_segment(job_id)}/cancel")
         return _job(self, _check(response).json())
 
     def rerun(self, job_id: str, *, run: bool = True, current_data: bool = False) -> Op[Job]:
+        """A new job with the same script, parameters and data. A datafile or document
+        that changed since is refused unless ``current_data``."""
         body = {"run": run, "current_data": current_data}
         response = yield _Request("POST", f"jobs/{_segment(job_id)}/rerun", json=body)
         return _job(self, _check(response).json())
 
     def delete_job(self, job_id: str) -> Op[None]:
+        """Delete a job and its output (a running job is cancelled first)."""
         _check((yield _Request("DELETE", f"jobs/{_segment(job_id)}")))
 
     def delete_jobs(self, filter: dict[str, Any] | None = None) -> Op[int]:
+        """Delete your jobs that match a MongoDB-style filter (all of them without one);
+        answers how many were deleted."""
         response = yield _Request("DELETE", "jobs", json={"filter": filter or {}})
         return _check(response).json()["deleted"]
 
@@ -416,10 +431,12 @@ class _Api:
 
     # datafiles
     def datafiles(self) -> Op[list[dict[str, Any]]]:
+        """Every datafile: name, size, modified, extension, sha256."""
         response = yield _Request("GET", "datafiles")
         return _check(response).json()["datafiles"]
 
     def datafile(self, name: str) -> Op[dict[str, Any]]:
+        """One datafile's metadata."""
         response = yield _Request("GET", f"datafiles/{_segment(name)}")
         return _check(response).json()
 
@@ -463,6 +480,7 @@ class _Api:
         return _check(response).json()
 
     def delete_datafile(self, name: str) -> Op[None]:
+        """Delete a datafile."""
         _check((yield _Request("DELETE", f"datafiles/{_segment(name)}")))
 
     # stored data documents
@@ -475,6 +493,8 @@ class _Api:
         description: str | None = None,
         public: bool = False,
     ) -> Op[dict[str, Any]]:
+        """Store a data document; a DataFrame is sent as a table. ``datatype`` says how a
+        job receives it (``json``, ``dataframe``, ``timeseries``, ``ndarray``, ...)."""
         body = {"name": name, "data": _jsonable_data(data), "datatype": datatype, "public": public}
         if description is not None:
             body["description"] = description
@@ -490,6 +510,7 @@ class _Api:
         limit: int = 100,
         offset: int = 0,
     ) -> Op[tuple[list[dict[str, Any]], int]]:
+        """Stored data documents (without their data), and how many match in all."""
         params = _params(
             name=_listed(name),
             datatype=_listed(datatype),
@@ -501,12 +522,15 @@ class _Api:
         return body["data"], body["total"]
 
     def get_data(self, data_id: str) -> Op[dict[str, Any]]:
+        """A stored data document, with its data."""
         response = yield _Request("GET", f"data/{_segment(data_id)}")
         return _check(response).json()
 
     def edit_data(
         self, data_id: str, *, revision: int | None = None, **changes: Any
     ) -> Op[dict[str, Any]]:
+        """Change a stored document (``name``, ``data``, ``description``, ``public``);
+        with ``revision``, only if it is still at that revision."""
         if "data" in changes:
             changes["data"] = _jsonable_data(changes["data"])
         if revision is not None:
@@ -515,6 +539,7 @@ class _Api:
         return _check(response).json()
 
     def delete_data(self, data_id: str) -> Op[None]:
+        """Delete a stored data document."""
         _check((yield _Request("DELETE", f"data/{_segment(data_id)}")))
 
 
@@ -523,10 +548,12 @@ class _Bindings:
 
     @staticmethod
     def datafile_binding(name: str) -> dict[str, Any]:
+        """Bind a datafile: ``create_job(..., data=client.datafile_binding("a.csv"))``."""
         return {"type": "datafile", "name": name}
 
     @staticmethod
     def document_binding(data_id: str) -> dict[str, Any]:
+        """Bind a stored data document by its id."""
         return {"type": "mongodb", "id": data_id}
 
     @staticmethod
@@ -561,66 +588,69 @@ def _jsonable_data(value: Any) -> Any:
 # --- the two clients -------------------------------------------------------------------------
 
 
-class _Sync(Generic[P, R]):
-    """Turns an operation into a method that sends its requests and returns its result."""
-
-    def __init__(self, op: Callable[Concatenate[Any, P], Op[R]]) -> None:
-        self.op = op
-        self.__doc__ = op.__doc__
-        self.__name__ = op.__name__
-
-    def __get__(self, client: Any, owner: Any = None) -> Callable[P, R]:
-        if client is None:
-            return self  # type: ignore[return-value]
-
-        def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            return client._drive(self.op(client, *args, **kwargs))
-
-        call.__doc__ = self.__doc__
-        call.__name__ = self.__name__
-        return call
+def _signature(op: Callable[..., Any]) -> inspect.Signature:
+    """The operation's signature, answering what the operation returns (``Op[Job]`` is a
+    ``Job`` once the requests are sent)."""
+    signature = inspect.signature(op)
+    returns = signature.return_annotation
+    if isinstance(returns, str) and returns.startswith("Op[") and returns.endswith("]"):
+        returns = returns[3:-1]
+    return signature.replace(return_annotation=returns)
 
 
-class _Async(_Sync[P, R]):
-    def __get__(self, client: Any, owner: Any = None) -> Callable[P, Awaitable[R]]:  # type: ignore[override]
-        if client is None:
-            return self  # type: ignore[return-value]
+def _sync(op: Callable[Concatenate[Any, P], Op[R]]) -> Callable[Concatenate[Any, P], R]:
+    """The operation as a method of the blocking client: it sends the requests and
+    returns the result. Its name, signature and docstring are the operation's, so help in
+    Jupyter (``client.run?``) shows them."""
 
-        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            return await client._drive(self.op(client, *args, **kwargs))
+    @functools.wraps(op)
+    def method(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._drive(op(self, *args, **kwargs))
 
-        call.__doc__ = self.__doc__
-        call.__name__ = self.__name__
-        return call
+    method.__signature__ = _signature(op)  # type: ignore[attr-defined]
+    return method
+
+
+def _async(
+    op: Callable[Concatenate[Any, P], Op[R]],
+) -> Callable[Concatenate[Any, P], Awaitable[R]]:
+    """The operation as a coroutine method of the asyncio client (see :func:`_sync`)."""
+
+    @functools.wraps(op)
+    async def method(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await self._drive(op(self, *args, **kwargs))
+
+    method.__signature__ = _signature(op)  # type: ignore[attr-defined]
+    return method
 
 
 class JobServerClient(_Bindings):
     """A blocking client (see the module docstring)."""
 
-    scripts = _Sync(_Api.scripts)
-    script = _Sync(_Api.script)
-    create_job = _Sync(_Api.create_job)
-    run = _Sync(_Api.run)
-    get_job = _Sync(_Api.get_job)
-    jobs = _Sync(_Api.jobs)
-    query = _Sync(_Api.query)
-    edit_job = _Sync(_Api.edit_job)
-    run_job = _Sync(_Api.run_job)
-    cancel = _Sync(_Api.cancel)
-    rerun = _Sync(_Api.rerun)
-    delete_job = _Sync(_Api.delete_job)
-    delete_jobs = _Sync(_Api.delete_jobs)
-    output = _Sync(_Api.output)
-    datafiles = _Sync(_Api.datafiles)
-    datafile = _Sync(_Api.datafile)
-    datafile_content = _Sync(_Api.datafile_content)
-    upload = _Sync(_Api.upload)
-    delete_datafile = _Sync(_Api.delete_datafile)
-    create_data = _Sync(_Api.create_data)
-    data_documents = _Sync(_Api.data_documents)
-    get_data = _Sync(_Api.get_data)
-    edit_data = _Sync(_Api.edit_data)
-    delete_data = _Sync(_Api.delete_data)
+    scripts = _sync(_Api.scripts)
+    script = _sync(_Api.script)
+    create_job = _sync(_Api.create_job)
+    run = _sync(_Api.run)
+    get_job = _sync(_Api.get_job)
+    jobs = _sync(_Api.jobs)
+    query = _sync(_Api.query)
+    edit_job = _sync(_Api.edit_job)
+    run_job = _sync(_Api.run_job)
+    cancel = _sync(_Api.cancel)
+    rerun = _sync(_Api.rerun)
+    delete_job = _sync(_Api.delete_job)
+    delete_jobs = _sync(_Api.delete_jobs)
+    output = _sync(_Api.output)
+    datafiles = _sync(_Api.datafiles)
+    datafile = _sync(_Api.datafile)
+    datafile_content = _sync(_Api.datafile_content)
+    upload = _sync(_Api.upload)
+    delete_datafile = _sync(_Api.delete_datafile)
+    create_data = _sync(_Api.create_data)
+    data_documents = _sync(_Api.data_documents)
+    get_data = _sync(_Api.get_data)
+    edit_data = _sync(_Api.edit_data)
+    delete_data = _sync(_Api.delete_data)
 
     def __init__(
         self, url: str | None = None, token: str | None = None, *, timeout: float = 330.0
@@ -708,30 +738,30 @@ class JobServerClient(_Bindings):
 class AsyncJobServerClient(_Bindings):
     """The same operations as coroutines."""
 
-    scripts = _Async(_Api.scripts)
-    script = _Async(_Api.script)
-    create_job = _Async(_Api.create_job)
-    run = _Async(_Api.run)
-    get_job = _Async(_Api.get_job)
-    jobs = _Async(_Api.jobs)
-    query = _Async(_Api.query)
-    edit_job = _Async(_Api.edit_job)
-    run_job = _Async(_Api.run_job)
-    cancel = _Async(_Api.cancel)
-    rerun = _Async(_Api.rerun)
-    delete_job = _Async(_Api.delete_job)
-    delete_jobs = _Async(_Api.delete_jobs)
-    output = _Async(_Api.output)
-    datafiles = _Async(_Api.datafiles)
-    datafile = _Async(_Api.datafile)
-    datafile_content = _Async(_Api.datafile_content)
-    upload = _Async(_Api.upload)
-    delete_datafile = _Async(_Api.delete_datafile)
-    create_data = _Async(_Api.create_data)
-    data_documents = _Async(_Api.data_documents)
-    get_data = _Async(_Api.get_data)
-    edit_data = _Async(_Api.edit_data)
-    delete_data = _Async(_Api.delete_data)
+    scripts = _async(_Api.scripts)
+    script = _async(_Api.script)
+    create_job = _async(_Api.create_job)
+    run = _async(_Api.run)
+    get_job = _async(_Api.get_job)
+    jobs = _async(_Api.jobs)
+    query = _async(_Api.query)
+    edit_job = _async(_Api.edit_job)
+    run_job = _async(_Api.run_job)
+    cancel = _async(_Api.cancel)
+    rerun = _async(_Api.rerun)
+    delete_job = _async(_Api.delete_job)
+    delete_jobs = _async(_Api.delete_jobs)
+    output = _async(_Api.output)
+    datafiles = _async(_Api.datafiles)
+    datafile = _async(_Api.datafile)
+    datafile_content = _async(_Api.datafile_content)
+    upload = _async(_Api.upload)
+    delete_datafile = _async(_Api.delete_datafile)
+    create_data = _async(_Api.create_data)
+    data_documents = _async(_Api.data_documents)
+    get_data = _async(_Api.get_data)
+    edit_data = _async(_Api.edit_data)
+    delete_data = _async(_Api.delete_data)
 
     def __init__(
         self, url: str | None = None, token: str | None = None, *, timeout: float = 330.0
@@ -804,6 +834,7 @@ class AsyncJobServerClient(_Bindings):
             raise _lost(self.connection, exc) from exc
 
     async def aclose(self) -> None:
+        """Close the connections (and the blocking client ``Job`` objects use)."""
         await self._http.aclose()
         if self._blocking is not None:
             self._blocking.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import pathlib
+import pydoc
 import threading
 from typing import Any
 
@@ -265,3 +267,31 @@ def test_tables_keep_their_shape_and_names_through_json() -> None:
     pd.testing.assert_frame_equal(again(named), named)
     columns = pd.DataFrame([[1]], columns=pd.Index(["x"], name="measure"))
     assert again(columns).columns.name == "measure"
+
+
+@pytest.mark.parametrize("cls", [JobServerClient, AsyncJobServerClient])
+def test_every_method_shows_its_signature_and_help(cls: type) -> None:
+    """What ``client.run?`` shows in Jupyter: the real parameters and a docstring."""
+    public = [name for name in dir(cls) if not name.startswith("_")]
+    assert {"run", "create_job", "jobs", "upload", "events", "datafile_binding"} <= set(public)
+    for name in public:
+        member = getattr(cls, name)
+        if isinstance(member, property):
+            assert member.__doc__, name
+            continue
+        signature = inspect.signature(member)
+        assert "P.args" not in str(signature) and "Op[" not in str(signature), (name, signature)
+        assert member.__doc__ and member.__doc__.strip(), f"{cls.__name__}.{name} has no help"
+        assert member.__name__ == name
+    run = inspect.signature(cls.run)
+    assert list(run.parameters)[:3] == ["self", "script", "args"]
+    assert run.parameters["wait"].default == 3600
+    assert run.return_annotation == "Job"
+    assert inspect.iscoroutinefunction(cls.run) == (cls is AsyncJobServerClient)
+
+
+def test_help_on_a_clients_method(live_server: Any) -> None:
+    with JobServerClient(live_server.base, live_server.token) as client:
+        text = pydoc.render_doc(client.run, renderer=pydoc.plaintext)
+    assert "run(script: 'str', *args: 'Any', wait: 'float | None' = 3600" in text
+    assert "Create and run a job" in text

@@ -9,7 +9,7 @@ import pathlib
 from typing import Any
 
 import pytest
-from conftest import Api, jobserver_config
+from helpers import Api, jobserver_config
 from jupyter_server.auth.authorizer import Authorizer
 
 

@@ -539,3 +539,49 @@ async def test_a_record_comes_back_as_it_was_whatever_its_text(api: Api) -> None
     again = await api.get(f"jobs/{job['id']}")
     assert again.json["kwargs"] == {"text": text, "times": 2}
     assert again.json["result"] == text * 2
+
+
+async def test_a_late_subscriber_hears_the_job_as_it_is_now(
+    api: Api, api_fetch: Any, jobserver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a busy machine the store can lag behind the job: whoever opens the job's event
+    stream in that moment is told it is running, not what the store last wrote."""
+    runner = jobserver.jobs.store
+    write = runner.write
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    def held(method: Any, *args: Any, **kwargs: Any) -> Any:
+        if len(args) > 1 and args[1].get("status") == "running":
+            started.set()  # the worker has the job; its "running" is not stored yet
+
+            async def later() -> Any:
+                await release.wait()
+                return await write(method, *args, **kwargs)
+
+            return asyncio.ensure_future(later())
+        return write(method, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "write", held)
+    job = (await api.post("jobs", {"script": "sleepy", "kwargs": {"seconds": 60}})).json
+    assert (await api.post(f"jobs/{job['id']}/run")).code == 202
+    await asyncio.wait_for(started.wait(), 30)
+    received = bytearray()
+    first = asyncio.Event()
+
+    def on_chunk(chunk: bytes) -> None:
+        received.extend(chunk)
+        if b"\n\n" in received:
+            first.set()
+
+    stream = asyncio.ensure_future(
+        api_fetch(f"jobs/{job['id']}/events", streaming_callback=on_chunk, request_timeout=30)
+    )
+    try:
+        await asyncio.wait_for(first.wait(), 30)
+        kind, data = parse_sse(received.decode())[0]
+        assert (kind, data["job"]["status"]) == ("status", "running")
+    finally:
+        release.set()
+        assert (await api.post(f"jobs/{job['id']}/cancel")).code == 202
+        await asyncio.wait_for(stream, 30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import threading
 from collections.abc import Iterator
@@ -27,7 +28,25 @@ def shell(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> InteractiveShell
     monkeypatch.setenv(ENV_TOKEN, live_server.token)
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "jupyter_jobserver")
+    # one shell serves every test: its magics find the server afresh, as a new kernel would
+    shell.magics_manager.registry["JobServerMagics"]._client = None
     return shell
+
+
+def watch_following(monkeypatch: pytest.MonkeyPatch) -> queue.Queue[str]:
+    """A queue that receives a job's id as soon as the cell follows the job's event
+    stream (its first event has arrived), whatever state the job is in by then."""
+    following: queue.Queue[str] = queue.Queue()
+    events = JobServerClient.events
+
+    def observed(self: JobServerClient, job_id: str) -> Iterator[dict[str, Any]]:
+        for number, event in enumerate(events(self, job_id)):
+            if number == 0:
+                following.put(job_id)
+            yield event
+
+    monkeypatch.setattr(JobServerClient, "events", observed)
+    return following
 
 
 def run_cell(shell: InteractiveShell, source: str) -> tuple[Any, Any]:
@@ -158,19 +177,17 @@ def test_a_server_that_goes_away_mid_job_is_one_line(
         shell = InteractiveShell.instance()
         shell.run_line_magic("load_ext", "jupyter_jobserver")
         shell.magics_manager.registry["JobServerMagics"]._client = None
-        running = threading.Event()
-        events = JobServerClient.events
-
-        def observed(self: JobServerClient, job_id: str) -> Iterator[dict[str, Any]]:
-            for event in events(self, job_id):
-                if event["event"] == "status" and event["job"]["status"] == "running":
-                    running.set()
-                yield event
-
-        monkeypatch.setattr(JobServerClient, "events", observed)
+        following = watch_following(monkeypatch)
         assert server.proc is not None
         proc = server.proc
-        killer = threading.Thread(target=lambda: running.wait(60) and proc.kill(), daemon=True)
+
+        def kill_once_running() -> None:
+            job_id = following.get(timeout=60)
+            with JobServerClient(server.base, server.token) as other:
+                other.get_job(job_id, wait=60, until="running")
+            proc.kill()
+
+        killer = threading.Thread(target=kill_once_running, daemon=True)
         killer.start()
         result, captured = run_cell(shell, "%jobserver run sleepy seconds=120")
         killer.join(30)
@@ -234,22 +251,16 @@ def test_the_other_commands(shell: InteractiveShell, tmp_path: Any) -> None:
 def test_interrupting_the_kernel_cancels_the_job(
     shell: InteractiveShell, client: JobServerClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    following = threading.Event()
-    events = JobServerClient.events
+    following = watch_following(monkeypatch)
 
-    def observed(self: JobServerClient, job_id: str) -> Iterator[dict[str, Any]]:
-        for event in events(self, job_id):
-            if event["event"] == "status" and event["job"]["status"] == "running":
-                following.set()  # the cell is showing the running job
-            yield event
+    def interrupt_once_running() -> None:
+        job_id = following.get(timeout=60)
+        # the server's own wait: it cannot miss a start that happened before it was asked
+        with client.clone() as other:
+            other.get_job(job_id, wait=60, until="running")
+        os.kill(os.getpid(), signal.SIGINT)  # what interrupting the kernel does
 
-    monkeypatch.setattr(JobServerClient, "events", observed)
-
-    def interrupt_once_following() -> None:
-        if following.wait(60):
-            os.kill(os.getpid(), signal.SIGINT)  # what interrupting the kernel does
-
-    watcher = threading.Thread(target=interrupt_once_following, daemon=True)
+    watcher = threading.Thread(target=interrupt_once_running, daemon=True)
     watcher.start()
     with capture_output() as captured:
         job = shell.run_line_magic("jobserver", "run sleepy seconds=120")

@@ -150,6 +150,35 @@ async def test_file_scripts_come_from_specs_and_folders(api: Api) -> None:
     assert true["exit_code"] == 0
 
 
+async def test_the_linecount_example_lists_the_top_of_a_large_file_every_time(
+    api: Api,
+) -> None:
+    """Its pipeline ends early on purpose (it shows the top few): that is never a failure."""
+    rows = "".join(f"station{i % 20000},{i}\n" for i in range(40000))
+    upload = await api.put("datafiles/stations.csv", raw=rows.encode())
+    assert upload.code == 201, upload
+    created = [
+        (
+            await api.post(
+                "jobs",
+                {
+                    "script": "linecount",
+                    "kwargs": {"top": 3},
+                    "data": {"type": "datafile", "name": "stations.csv"},
+                    "run": True,
+                },
+            )
+        ).json
+        for _ in range(20)
+    ]
+    for job in created:
+        done = await api.wait(job["id"])
+        assert done["status"] == "succeeded", done["error"]
+        assert done["result"] == {"lines": 40000, "words": 40000}
+        stdout = (await api.get(f"jobs/{job['id']}/output/stdout")).text
+        assert stdout.count("      2 station") == 3  # the top three, and no more
+
+
 async def test_output_arrives_while_the_job_runs(
     api: Api, api_fetch: Any, gate: pathlib.Path
 ) -> None:

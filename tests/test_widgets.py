@@ -61,8 +61,9 @@ def test_invalid_values_are_marked_before_submission(client: JobServerClient) ->
     assert "not valid JSON" in items.error.value
     assert "jobserver-invalid" in items.widget._dom_classes
     assert form.run_button.disabled
-    with pytest.raises(ValueError, match="items: not valid JSON"):
-        form.submit()
+    assert "items: not valid JSON" in form.message.value
+    form.run_button.click()  # a disabled button that is clicked anyway runs nothing
+    assert form.view is None
     items.widget.value = '[1, "x"]'
     assert "item 1 must be an integer" in items.error.value
     items.widget.value = "[1, 2]"
@@ -127,77 +128,97 @@ def test_submit_runs_the_job_and_shows_output_and_result(client: JobServerClient
     assert "started job" in form.message.value
 
 
-def test_data_from_a_datafile_an_upload_a_document_and_inline(
-    client: JobServerClient, tmp_path: Any
-) -> None:
+def browser_upload(name: str, content: bytes) -> tuple[dict[str, Any], ...]:
+    """What the Upload button's value becomes when a person picks a file."""
+    return (
+        {
+            "name": name,
+            "type": "text/csv",
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.datetime.now(datetime.timezone.utc),
+        },
+    )
+
+
+def run_from_the_form(form: JobForm) -> Any:
+    """Press Run as a person would: it must be enabled; the form then shows the job."""
+    assert not form.run_button.disabled, form.message.value
+    before = form.view
+    form.run_button.click()
+    assert form.view is not None and form.view is not before, form.message.value
+    return form.view.wait(60)
+
+
+def test_choosing_a_datafile_in_the_dropdown_enables_run(client: JobServerClient) -> None:
     form = JobForm("summary", client=client)
-    form.use_datafile("timeseries.csv")
-    view_job = form.submit()
-    done = form.view.wait(60)
-    assert done.id == view_job.id
+    form.data_kind.value = DATAFILE
+    names = [f["name"] for f in client.datafiles()]
+    assert form.datafile.value == names[0]  # a datafile is chosen from the start
+    assert not form.run_button.disabled
+    form.datafile.value = "timeseries.csv"  # a person picks one
+    assert not form.run_button.disabled
+    assert form.message.value == ""
+    done = run_from_the_form(form)
     assert done.status == "succeeded"
+    assert done.data == {"type": "datafile", "name": "timeseries.csv"}
     assert any("<table" in html for html in shown(form.view.result, "text/html"))
 
+
+def test_data_from_an_upload_a_document_and_inline(client: JobServerClient, tmp_path: Any) -> None:
     mean = JobForm("table_mean", client=client)
     mean.data_kind.value = DATAFILE
-    mean.upload.value = (
-        {
-            "name": "widget.csv",
-            "type": "text/csv",
-            "size": 12,
-            "content": memoryview(b"value\n3\n5\n"),
-            "last_modified": datetime.datetime.now(datetime.timezone.utc),
-        },
-    )
-    assert mean.datafile.value == "widget.csv"
-    assert "uploaded widget.csv" in mean.message.value
-    mean.submit()
-    assert mean.view.wait(60).result == 4.0
+    mean.upload.value = browser_upload("fromwidget.csv", b"value\n3\n5\n")
+    assert mean.datafile.value == "fromwidget.csv"  # the file just uploaded is chosen
+    assert "uploaded fromwidget.csv" in mean.message.value
+    assert "choose" not in mean.message.value
+    assert run_from_the_form(mean).result == 4.0
 
-    before = client.datafile("widget.csv")["sha256"]
-    mean.upload.value = (
-        {
-            "name": "widget.csv",
-            "type": "text/csv",
-            "size": 10,
-            "content": memoryview(b"value\n9\n"),
-            "last_modified": datetime.datetime.now(datetime.timezone.utc),
-        },
-    )
-    assert "a datafile named widget.csv exists" in mean.message.value
-    assert client.datafile("widget.csv")["sha256"] == before  # nothing replaced unasked
+    before = client.datafile("fromwidget.csv")["sha256"]
+    mean.upload.value = browser_upload("fromwidget.csv", b"value\n9\n")
+    assert "a datafile named fromwidget.csv exists" in mean.message.value
+    assert client.datafile("fromwidget.csv")["sha256"] == before  # nothing replaced unasked
     mean.replace.value = True  # ticking "replace" sends the file that was held back
-    assert "uploaded widget.csv" in mean.message.value
-    assert client.datafile("widget.csv")["sha256"] != before
+    assert "uploaded fromwidget.csv" in mean.message.value
+    assert client.datafile("fromwidget.csv")["sha256"] != before
+    assert run_from_the_form(mean).result == 9.0
 
     local = tmp_path / "local.csv"
     local.write_text("value\n7\n")
-    mean.upload_file(local)
+    mean.upload_file(local)  # the same from Python
     assert mean.datafile.value == "local.csv"
-    mean.submit()
-    assert mean.view.wait(60).result == 7.0
+    assert run_from_the_form(mean).result == 7.0
     local.write_text("value\n8\n")
     with pytest.raises(Conflict, match="exists"):
         mean.upload_file(local)
     mean.upload_file(local, overwrite=True)
-    mean.submit()
-    assert mean.view.wait(60).result == 8.0
+    assert run_from_the_form(mean).result == 8.0
 
     document = client.create_data(
         "widget doc", [{"value": 10}, {"value": 20}], datatype="dataframe"
     )
-    mean.use_document(document["id"])
-    mean.submit()
-    assert mean.view.wait(60).result == 15.0
+    mean.data_kind.value = DOCUMENT
+    assert mean.document.value is not None  # a document is chosen from the start
+    mean.document.value = document["id"]  # a person picks one
+    assert run_from_the_form(mean).result == 15.0
 
-    mean.use_inline([{"value": 1}, {"value": 2}], "dataframe")
-    mean.submit()
-    assert mean.view.wait(60).result == 1.5
+    mean.data_kind.value = INLINE
+    assert mean.run_button.disabled
+    assert "write the inline data as JSON" in mean.message.value  # not a parser's message
+    assert "Expecting value" not in mean.message.value
+    mean.inline.value = '[{"value": 1}, {"value": 2}'
+    assert mean.run_button.disabled
+    assert "the inline data is not JSON" in mean.message.value
+    mean.inline.value = '[{"value": 1}, {"value": 2}]'
+    mean.inline_datatype.value = "dataframe"
+    assert run_from_the_form(mean).result == 1.5
 
 
 def test_the_servers_refusal_is_shown_on_the_form(client: JobServerClient) -> None:
     form = JobForm("table_mean", client=client)
-    form.use_inline([1, 2, 3], "ndarray")
+    form.data_kind.value = INLINE
+    form.inline.value = "[1, 2, 3]"
+    form.inline_datatype.value = "ndarray"
     form.run_button.click()
     assert form.view is None
     assert "takes a table, not ndarray data" in form.message.value
@@ -262,3 +283,13 @@ def test_the_job_list_follows_changes_and_acts(client: JobServerClient) -> None:
     finally:
         job_list.close()
     assert not job_list._thread.is_alive()  # closing ends its event stream and thread
+
+
+def test_a_views_output_follows_the_newest_line(client: JobServerClient) -> None:
+    job = client.run("echo", kwargs={"text": "line", "times": 50})
+    view = JobView(job, client)
+    view.wait(30)
+    layout = view.output.layout
+    # a scrolling box laid out from its end: the newest line is the one in sight
+    assert (layout.overflow, layout.display, layout.flex_flow) == ("auto", "flex", "column-reverse")
+    assert stream_text(view.output).splitlines() == ["line"] * 50  # in order all the same

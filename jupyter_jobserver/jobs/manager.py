@@ -387,7 +387,7 @@ class JobManager(LoggingConfigurable):
         ends at) and finally ``end`` with the finished job.
         """
         with self.events.subscribe(job_id) as subscription:
-            job: dict[str, Any] = await self.get(user, job_id, result=False)
+            job: dict[str, Any] = self._live(await self.get(user, job_id, result=False))
             yield {"event": "status", "job": job}
             if job.get("progress") and job["status"] not in FINISHED:
                 yield {"event": "progress", "progress": job["progress"]}
@@ -409,7 +409,7 @@ class JobManager(LoggingConfigurable):
                     elif change["event"] == "status":
                         finished = change["status"] in FINISHED
                         if not finished:
-                            job = await self.get(user, job_id, result=False)
+                            job = self._live(await self.get(user, job_id, result=False))
                             yield {"event": "status", "job": job}
                     change = subscription.get_nowait()
             try:
@@ -417,6 +417,13 @@ class JobManager(LoggingConfigurable):
             except NotFound:  # deleted as it ended (a delete cancels first)
                 final = None
             yield {"event": "end", "job": final}
+
+    def _live(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The record as it is now: a queued or running job's latest change (it started,
+        it reported progress) may still be on its way to the store; a subscriber is told
+        the job's state as it is, not as it was."""
+        active = self.lifecycle.get(job["id"])
+        return {**job, **active.job} if active is not None else job
 
     async def watch(self, user: User) -> AsyncGenerator[dict[str, Any], None]:
         """Status changes of every job the user may see, as they happen (never ends)."""

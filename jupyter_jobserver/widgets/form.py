@@ -67,6 +67,8 @@ class JobForm(widgets.VBox):
         self.upload.observe(self._uploaded, names="value")
         self.replace.observe(self._replace_ticked, names="value")
         self.inline.observe(lambda _: self._check(), names="value")
+        self.datafile.observe(lambda _: self._check(), names="value")
+        self.document.observe(lambda _: self._check(), names="value")
         self.run_button.on_click(lambda _: self._run_clicked())
         super().__init__(
             [
@@ -105,8 +107,7 @@ class JobForm(widgets.VBox):
             self.refresh_datafiles()
             self.data_box.children = [widgets.HBox([self.datafile, self.upload, self.replace])]
         elif kind == DOCUMENT:
-            documents, _ = self.client.data_documents(limit=1000)
-            self.document.options = [(f"{d['name']} ({d['datatype']})", d["id"]) for d in documents]
+            self.refresh_documents()
             self.data_box.children = [self.document]
         elif kind == INLINE:
             self.data_box.children = [self.inline, self.inline_datatype]
@@ -115,10 +116,16 @@ class JobForm(widgets.VBox):
         self._check()
 
     def refresh_datafiles(self, select: str | None = None) -> None:
+        """List the datafiles again; ``select`` one, else keep the one chosen, else
+        choose the first."""
         names = [f["name"] for f in self.client.datafiles()]
-        self.datafile.options = names
-        if select in names:
-            self.datafile.value = select
+        _choose(self.datafile, names, select)
+
+    def refresh_documents(self, select: str | None = None) -> None:
+        """List the stored data documents again (see :meth:`refresh_datafiles`)."""
+        documents, _ = self.client.data_documents(limit=1000)
+        options = [(f"{d['name']} ({d['datatype']})", d["id"]) for d in documents]
+        _choose(self.document, options, select)
 
     def _uploaded(self, change: dict[str, Any]) -> None:
         for item in change["new"] or ():
@@ -143,7 +150,7 @@ class JobForm(widgets.VBox):
             self._say(exc.message)
             return
         self.refresh_datafiles(select=name)
-        self._say(f"uploaded {name}", ok=True)
+        self._check(done=f"uploaded {name}")
 
     # --- choosing data from Python --------------------------------------------------------
 
@@ -155,7 +162,9 @@ class JobForm(widgets.VBox):
 
     def use_document(self, data_id: str) -> None:
         self.data_kind.value = DOCUMENT
-        self.document.value = data_id
+        self.refresh_documents(select=data_id)
+        if self.document.value != data_id:
+            raise ValueError(f"no data document with id {data_id!r}")
 
     def use_inline(self, data: Any, datatype: str = "json") -> None:
         self.data_kind.value = INLINE
@@ -184,16 +193,26 @@ class JobForm(widgets.VBox):
         if kind == DOCUMENT and not self.document.value:
             found.append("choose a data document")
         if kind == INLINE:
-            try:
-                json.loads(self.inline.value)
-            except ValueError as exc:
-                found.append(f"inline data is not JSON: {exc}")
+            if not self.inline.value.strip():
+                found.append('write the inline data as JSON, e.g. [{"value": 1}, {"value": 2}]')
+            else:
+                try:
+                    json.loads(self.inline.value)
+                except json.JSONDecodeError as exc:
+                    found.append(
+                        f"the inline data is not JSON: {exc.msg.lower()} at line {exc.lineno}, "
+                        f"column {exc.colno}"
+                    )
         return found
 
-    def _check(self) -> None:
+    def _check(self, done: str = "") -> None:
+        """Enable Run when nothing is missing; say what is missing, or ``done``."""
         problems = self.problems()
         self.run_button.disabled = bool(problems)
-        self._say("; ".join(problems) if problems else "")
+        if problems:
+            self._say("; ".join([done, *problems] if done else problems))
+        else:
+            self._say(done, ok=True)
 
     def values(self) -> dict[str, Any]:
         return {
@@ -239,3 +258,15 @@ class JobForm(widgets.VBox):
         colour = "#1e7d32" if ok else "#c62828"
         safe = html.escape(text)
         self.message.value = f'<span style="color:{colour}">{safe}</span>' if text else ""
+
+
+def _choose(dropdown: widgets.Dropdown, options: list[Any], select: Any = None) -> None:
+    """New options for a dropdown, with one chosen (a dropdown given options chooses none):
+    ``select``, else the one chosen before, else the first."""
+    values = [o[1] if isinstance(o, tuple) else o for o in options]
+    before = dropdown.value
+    dropdown.options = options
+    for wanted in (select, before, values[0] if values else None):
+        if wanted is not None and wanted in values:
+            dropdown.value = wanted
+            return

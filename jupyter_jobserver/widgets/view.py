@@ -27,8 +27,16 @@ class JobView(widgets.VBox):
         self.status = widgets.HTML()
         self.progress = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="20em"))
         self.progress_label = widgets.Label()
+        # a scrolling box laid out from its end stays on the newest line as output comes
+        # (and where the reader scrolled to, once they scroll up)
         self.output = widgets.Output(
-            layout=widgets.Layout(max_height="24em", overflow="auto", border="1px solid #ddd")
+            layout=widgets.Layout(
+                max_height="24em",
+                overflow="auto",
+                border="1px solid #ddd",
+                display="flex",
+                flex_flow="column-reverse",
+            )
         )
         self.result = widgets.Output()
         self.cancel_button = widgets.Button(

@@ -69,7 +69,7 @@ def chromium() -> str:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """JupyterLab with the job server, on a free loopback port, with its own root, state,
     runtime and config folders."""
-    from conftest import FILE_SCRIPTS, FILESCRIPTS, TEST_SCRIPTS
+    from helpers import FILE_SCRIPTS, FILESCRIPTS, TEST_SCRIPTS
 
     from jupyter_jobserver.testing import ServerProcess
 

@@ -25,6 +25,8 @@ echo "lines: $lines"
 echo "words: $words"
 progress "0.8 most common first fields"
 echo "most common first fields:"
-cut -d, -f1 "$file" | sort | uniq -c | sort -rn | head -n "$top"
+# awk reads to the end where head would stop early: under pipefail, the sort it left
+# behind would die of SIGPIPE (exit 141) and fail the job
+cut -d, -f1 "$file" | sort | uniq -c | sort -rn | awk -v top="$top" 'NR <= top'
 printf '{"lines": %d, "words": %d}\n' "$lines" "$words" > "$JUPYTER_JOBSERVER_RESULT"
 progress "1 done"
