@@ -13,8 +13,11 @@ raised as :mod:`jupyter_jobserver.errors` exceptions carrying the server's messa
 
 How the server is found, in order: the ``url`` and ``token`` given; the
 ``JUPYTER_JOBSERVER_URL`` and ``JUPYTER_JOBSERVER_TOKEN`` the extension hands to kernels
-it starts; the runtime files of the Jupyter servers running on this machine (the one whose
-root folder holds the current directory first).
+it starts; else the runtime files of the Jupyter servers with the job server running on
+this machine: the one whose root folder holds the current directory (the innermost, when
+roots are nested); if none does, the only one running, with a :class:`ServerChosen`
+warning that names it. When several run and none of them serves the current directory,
+:class:`ServerNotFound` lists them rather than guess.
 
 Every operation is written once, as a generator that yields the HTTP requests it needs and
 receives their responses; the two clients only differ in how they send them.
@@ -32,6 +35,7 @@ import os
 import pathlib
 import socket
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
 from typing import IO, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
@@ -79,35 +83,81 @@ class Connection:
         return self.url + API
 
 
+class ServerChosen(UserWarning):
+    """The client chose the only job server running, though its root folder does not
+    hold the current directory: the warning says which server that is."""
+
+
 def find_server(url: str | None = None, token: str | None = None) -> Connection:
-    """Locate a job server (see the module docstring); :class:`ServerNotFound` if none."""
+    """Locate a job server (see the module docstring); :class:`ServerNotFound` if none can
+    be found, or if several run and none of them is clearly the one meant."""
     if url:
         return Connection(
             _slash(url), token if token is not None else os.environ.get(ENV_TOKEN, "")
         )
     if os.environ.get(ENV_URL):
         return Connection(_slash(os.environ[ENV_URL]), token or os.environ.get(ENV_TOKEN, ""))
-    for candidate in _running_servers():
-        if _has_jobserver(candidate):
-            return candidate
+    here = pathlib.Path.cwd().resolve()
+    servers = [s for s in _running_servers() if _has_jobserver(s.connection)]
+    holding = [s for s in servers if s.root == here or s.root in here.parents]
+    if holding:
+        deepest = max(len(s.root.parts) for s in holding)
+        holding = [s for s in holding if len(s.root.parts) == deepest]
+        if len(holding) == 1:
+            return holding[0].connection
+        raise ServerNotFound(
+            f"{len(holding)} job servers serve the folder {here}, which cannot tell them "
+            f"apart: {_listing(holding)}; {_CHOOSE}"
+        )
+    if len(servers) == 1:
+        warnings.warn(
+            f"using the job server at {servers[0].connection.url} (root folder "
+            f"{servers[0].root}), the only one running; {here} is outside its root folder",
+            ServerChosen,
+            stacklevel=3,
+        )
+        return servers[0].connection
+    if servers:
+        raise ServerNotFound(
+            f"{len(servers)} job servers are running and none serves the folder {here}: "
+            f"{_listing(servers)}; {_CHOOSE}"
+        )
     raise ServerNotFound(
         "no job server found: start JupyterLab with jupyter-jobserver installed, or pass "
         "url= and token= (or set JUPYTER_JOBSERVER_URL and JUPYTER_JOBSERVER_TOKEN)"
     )
 
 
-def _running_servers() -> list[Connection]:
+_CHOOSE = (
+    "say which with JobServerClient(url, token) (or JUPYTER_JOBSERVER_URL and "
+    "JUPYTER_JOBSERVER_TOKEN), or start Python in a folder under its root folder"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Running:
+    """A Jupyter server that a runtime file says is running."""
+
+    connection: Connection
+    root: pathlib.Path
+
+
+def _listing(servers: list[_Running]) -> str:
+    return ", ".join(f"{s.connection.url} (root folder {s.root})" for s in servers)
+
+
+def _running_servers() -> list[_Running]:
     try:
         from jupyter_server.serverapp import list_running_servers
     except ImportError:  # pragma: no cover - the client alone, without jupyter_server
         return []
-    here = pathlib.Path.cwd().resolve()
-    found = []
-    for info in list_running_servers():
-        root = pathlib.Path(info.get("root_dir") or "/").resolve()
-        inside = root == here or root in here.parents
-        found.append((not inside, Connection(_slash(info["url"]), info.get("token") or "")))
-    return [conn for _, conn in sorted(found, key=lambda pair: pair[0])]
+    return [
+        _Running(
+            Connection(_slash(info["url"]), info.get("token") or ""),
+            pathlib.Path(info.get("root_dir") or "/").resolve(),
+        )
+        for info in list_running_servers()
+    ]
 
 
 def _has_jobserver(conn: Connection) -> bool:

@@ -42,8 +42,11 @@ class ServerProcess:
         token: str = "secret",
         python_path: list[str] | None = None,
         port: int | None = None,
+        runtime_dir: pathlib.Path | None = None,
     ) -> None:
         self.home = home
+        #: where it writes its runtime file (servers that share one find each other there)
+        self.runtime_dir = runtime_dir or home / "runtime"
         self.python_path = python_path or []
         self.token = token
         self.port = port or free_port()
@@ -65,7 +68,7 @@ class ServerProcess:
             **os.environ,
             "JUPYTER_CONFIG_DIR": str(self.config_dir),
             "JUPYTER_DATA_DIR": str(self.home / "data"),
-            "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"),
+            "JUPYTER_RUNTIME_DIR": str(self.runtime_dir),
             "PYTHONPATH": os.pathsep.join([*self.python_path, os.environ.get("PYTHONPATH", "")]),
         }
         self._ready.clear()

@@ -218,6 +218,7 @@ def test_the_server_is_found_from_its_runtime_files(
     monkeypatch.delenv(ENV_URL, raising=False)
     monkeypatch.delenv(ENV_TOKEN, raising=False)
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(live_server.home / "runtime"))
+    monkeypatch.chdir(live_server.home / "root")  # a folder the server serves
     connection = find_server()
     assert connection.url.rstrip("/").endswith(f":{live_server.port}")
     assert connection.token == live_server.token
