@@ -7,7 +7,7 @@ import pathlib
 from typing import Any
 
 import pytest
-from conftest import TESTS, jobserver_config
+from helpers import TESTS, jobserver_config
 
 from jupyter_jobserver.client import (
     ENV_TOKEN,
