@@ -34,7 +34,7 @@ async def test_a_file_under_the_root_becomes_a_datafile(
     assert answer.json["size"] == len(content)
     assert answer.json["sha256"] == hashlib.sha256(content).hexdigest()
     assert answer.headers["Location"].endswith("/jobserver/api/datafiles/run%201.csv")
-    data = pathlib.Path(jobserver.data_dir)
+    data = pathlib.Path(jobserver.datafiles.data_dir)
     assert (data / "run 1.csv").read_bytes() == content
     listing = await api.get("datafiles")
     assert "run 1.csv" in [f["name"] for f in listing.json["datafiles"]]
@@ -56,7 +56,7 @@ async def test_another_name_and_replacing(api: Api, root: pathlib.Path, jobserve
     taken = await api.post("datafiles", {"path": "results/run 1.csv", "name": "latest.csv"})
     assert taken.code == 409
     assert "overwrite" in taken.json["message"]
-    data = pathlib.Path(jobserver.data_dir)
+    data = pathlib.Path(jobserver.datafiles.data_dir)
     assert (data / "latest.csv").read_text() == "a,b\n1,2\n3,4\n"
     replaced = await api.post(
         "datafiles", {"path": "results/run 1.csv", "name": "latest.csv", "overwrite": True}
@@ -95,7 +95,7 @@ async def test_refusals(
     assert answer.code == status, answer
     assert answer.json["error"]
     assert words in answer.json["message"]
-    data = pathlib.Path(jobserver.data_dir)
+    data = pathlib.Path(jobserver.datafiles.data_dir)
     assert sorted(p.name for p in data.iterdir()) == []
 
 
@@ -130,16 +130,16 @@ async def test_symlinks_may_not_lead_out_of_the_root_or_into_hiding(
 
 async def test_size_limit_and_quota_apply(api: Api, root: pathlib.Path, jobserver: Any) -> None:
     (root / "big.csv").write_bytes(b"1\n" * 6000)
-    jobserver.datafiles.max_file_size = 10_000
+    jobserver.datafiles.max_datafile_size = 10_000
     big = await api.post("datafiles", {"path": "big.csv"})
     assert big.code == 413
     assert "at most 10,000 bytes" in big.json["message"]
-    jobserver.datafiles.max_file_size = 0
-    jobserver.datafiles.quota = 5000
+    jobserver.datafiles.max_datafile_size = 0
+    jobserver.datafiles.datafile_quota = 5000
     over = await api.post("datafiles", {"path": "big.csv"})
     assert over.code == 413
     assert "quota" in over.json["message"]
-    data = pathlib.Path(jobserver.data_dir)
+    data = pathlib.Path(jobserver.datafiles.data_dir)
     assert not (data / "big.csv").exists()
     assert leftovers(data) == []
 
@@ -174,7 +174,7 @@ async def test_copying_takes_the_right_to_write_datafiles_and_read_contents(
     answer = await api.post("datafiles", {"path": "results/run 1.csv"})
     assert answer.code == 403, answer
     assert words in answer.json["message"]
-    assert not (pathlib.Path(jobserver.data_dir) / "run 1.csv").exists()
+    assert not (pathlib.Path(jobserver.datafiles.data_dir) / "run 1.csv").exists()
 
 
 @pytest.fixture
