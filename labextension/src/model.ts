@@ -20,6 +20,9 @@ export interface IModelSettings {
   previewRows: number;
 }
 
+/** How many recently ended jobs are remembered (for jobs that end before their answer). */
+const ENDED_KEPT = 500;
+
 export const DEFAULT_SETTINGS: IModelSettings = {
   pageSize: 25,
   notifyOnFinish: true,
@@ -136,9 +139,14 @@ export class JobServerModel {
    */
   track(job: IJob): void {
     this._tracked.set(job.id, job.script ?? job.process);
-    this._setActive(job.id, job.status);
-    if (FINISHED.has(job.status)) {
-      this._announce(job.id, job.status);
+    // a quick job may have ended, and its event arrived, before the answer that made it
+    const ended = this._ended.get(job.id);
+    const status = ended ?? job.status;
+    if (!ended) {
+      this._setActive(job.id, status);
+    }
+    if (FINISHED.has(status)) {
+      this._announce(job.id, status);
     }
   }
 
@@ -231,6 +239,10 @@ export class JobServerModel {
     } else {
       this._setActive(change.job_id, change.status);
       if (FINISHED.has(change.status)) {
+        this._ended.set(change.job_id, change.status);
+        if (this._ended.size > ENDED_KEPT) {
+          this._ended.delete(this._ended.keys().next().value as string);
+        }
         this._announce(change.job_id, change.status);
       }
     }
@@ -289,6 +301,7 @@ export class JobServerModel {
   private _warned = false;
   private _active = new Map<string, string>();
   private _tracked = new Map<string, string>();
+  private _ended = new Map<string, string>();
   private _scripts: Promise<IScript[]> | null = null;
   private _extensions: Promise<string[]> | null = null;
   private _knownExtensions: string[] | null = null;

@@ -146,6 +146,20 @@ def test_cancel_an_upload(lab_page: Lab) -> None:
     assert datafile_row(ui, "cancelled.csv").count() == 0
 
 
+def test_preview_a_datafile(lab_page: Lab) -> None:
+    ui = lab_page
+    ui.sidebar("jobserver-datafiles")
+    row = datafile_row(ui, "timeseries.csv")
+    row.hover()
+    row.get_by_title("Preview timeseries.csv").click()
+    preview = ui.page.locator(".jp-JobServer-preview table")
+    preview.wait_for()
+    assert "temperature" in preview.locator("thead").inner_text()
+    assert preview.locator("tbody tr").count() == 20  # the setting's default
+    ui.page.locator(".jp-JobServer-preview", has_text="The first 20 of 365 rows").wait_for()
+    ui.shot("preview")
+
+
 def test_replacing_a_datafile_asks_first(lab_page: Lab) -> None:
     ui = lab_page
     (ui.server.root / "data" / "replace-me.csv").write_text("a\n1\n")
@@ -228,6 +242,7 @@ def test_watch_a_job_live_then_use_it_in_a_notebook(lab_page: Lab) -> None:
     running.wait_for()
     page = detail(ui, "running")
     page.locator(".jp-JobServer-output", has_text="step 1 of 6").wait_for()
+    ui.page.locator(".jp-JobServer-statusbar-text", has_text="Jobs: 1 running").wait_for()
     ui.shot("running")
     detail(ui, "succeeded").locator(".jp-JobServer-output", has_text="step 6 of 6").wait_for()
     job_row(ui, "succeeded").filter(has_text="slow").first.wait_for()
