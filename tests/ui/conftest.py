@@ -31,8 +31,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-#: how long a step may take before the test fails (a wait for an event, not a sleep)
-STEP = 30_000
+#: how long a step may take before the test fails (a wait for an event, not a sleep);
+#: generous, since a kernel starting on a busy two-core machine can take most of a minute
+STEP = 120_000
 
 
 def chromium_path() -> str | None:
