@@ -15,7 +15,7 @@ $(BIN)/python:
 
 lab: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[lab]'
-	$(BIN)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS)
+	$(BIN)/jupyter lab $(ROOT_FLAG) --JobServerApp.state_dir=$(CURDIR)/.jobserver $(LAB_ARGS)
 
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -121,6 +121,16 @@ def test_options_may_come_anywhere_on_the_line(shell: InteractiveShell) -> None:
     assert (second.kwargs, second.tags, second.public) == ({"text": "b"}, ["front"], True)
 
 
+def test_a_comment_ends_the_line(shell: InteractiveShell) -> None:
+    with capture_output():
+        job = shell.run_line_magic("jobserver", "run echo text=a#b times=2   # say it twice")
+        quoted = shell.run_line_magic("jobserver", "run echo 'text=# not a comment' # one is")
+    assert job.kwargs == {"text": "a#b", "times": 2}  # a # inside a word is part of it
+    assert quoted.kwargs == {"text": "# not a comment"}
+    listing = shell.run_line_magic("jobserver", "scripts   # what can run")
+    assert "echo" in repr(listing)
+
+
 def test_help_lists_each_command_once_and_cleanly(shell: InteractiveShell) -> None:
     with capture_output() as captured:
         shell.run_line_magic("jobserver", "help")
