@@ -116,7 +116,7 @@ class JobServerMagics(Magics):
             tags=args.tag,
         )
         if args.no_wait:
-            print(f"started job {job.id}", file=sys.stderr)
+            print(f"started job {job.id}")  # news, not an error: not in the error colour
             return job
         return self._follow(job)
 
@@ -232,7 +232,7 @@ class JobServerMagics(Magics):
                 ]
             )
         if total > len(jobs):
-            print(f"{len(jobs)} of {total} jobs", file=sys.stderr)
+            print(f"{len(jobs)} of {total} jobs")
         return show.Table(headers, rows, html_rows)
 
     @magic_arguments("%jobserver status")

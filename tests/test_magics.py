@@ -247,8 +247,11 @@ def test_the_other_commands(shell: InteractiveShell, tmp_path: Any) -> None:
         shell.run_line_magic("jobserver", f"upload {source} --overwrite")
     assert captured.stdout.startswith("uploaded upload.csv (8 bytes, sha256")
     assert "upload.csv" in repr(shell.run_line_magic("jobserver", "datafiles"))
-    started = shell.run_line_magic("jobserver", "run sleepy seconds=60 --no-wait")
+    with capture_output() as captured:
+        started = shell.run_line_magic("jobserver", "run sleepy seconds=60 --no-wait")
     assert started.status in ("queued", "running")
+    assert captured.stdout == f"started job {started.id}\n"  # news, not an error box
+    assert captured.stderr == ""
     with capture_output() as captured:
         shell.run_line_magic("jobserver", f"cancel {started.id}")
     assert "cancelled" in captured.stdout
