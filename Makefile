@@ -19,7 +19,7 @@ $(BIN)/python:
 lab: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[lab]'
 	$(MAKE) labextension
-	$(BIN)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS)
+	$(BIN)/jupyter lab $(ROOT_FLAG) --JobServerApp.state_dir=$(CURDIR)/.jobserver $(LAB_ARGS)
 
 # build the JupyterLab extension from labextension/ and link it into the environment, so
 # that JupyterLab serves what was just built (an editable install copies it once)

@@ -72,7 +72,7 @@ class JobServerMagics(Magics):
     @line_cell_magic
     def jobserver(self, line: str, cell: str | None = None) -> Any:
         """Run and inspect jobs; ``%jobserver help`` lists the commands."""
-        command, _, rest = line.strip().partition(" ")
+        command, _, rest = strip_comment(line).strip().partition(" ")
         handler = self._commands.get(command or "help")
         if handler is None:
             raise UsageError(f"unknown command {command!r}; commands: {', '.join(self._commands)}")
@@ -116,7 +116,7 @@ class JobServerMagics(Magics):
             tags=args.tag,
         )
         if args.no_wait:
-            print(f"started job {job.id}", file=sys.stderr)
+            print(f"started job {job.id}")  # news, not an error: not in the error colour
             return job
         return self._follow(job)
 
@@ -232,7 +232,7 @@ class JobServerMagics(Magics):
                 ]
             )
         if total > len(jobs):
-            print(f"{len(jobs)} of {total} jobs", file=sys.stderr)
+            print(f"{len(jobs)} of {total} jobs")
         return show.Table(headers, rows, html_rows)
 
     @magic_arguments("%jobserver status")
@@ -328,6 +328,26 @@ class JobServerMagics(Magics):
         if len(matches) > 1:
             raise UsageError(f"several jobs have ids starting {reference!r}; give more of it")
         return self.client.get_job(matches[0].id)
+
+
+def strip_comment(line: str) -> str:
+    """The line without a trailing ``# comment``, as a shell reads it: a ``#`` that
+    starts a word, outside quotes (``text=a#b`` and ``'# x'`` keep theirs)."""
+    quote = ""
+    escaped = False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i]
+    return line
 
 
 def parse_parameter(item: str, schema: dict[str, Any]) -> tuple[str, Any]:

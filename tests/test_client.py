@@ -230,9 +230,10 @@ def test_a_kernel_started_by_the_server_finds_it_with_no_configuration(live_serv
     connection_file = live_server.home / "runtime" / f"kernel-{kernel['id']}.json"
     kc = BlockingKernelClient(connection_file=str(connection_file))
     kc.load_connection_file()
-    kc.start_channels()
+    # no heartbeat: one that has not beaten yet, as the kernel starts, reads as a dead kernel
+    kc.start_channels(hb=False)
     try:
-        kc.wait_for_ready(timeout=60)
+        kc.wait_for_ready(timeout=60)  # its answer to kernel_info
         code = (
             "from jupyter_jobserver.client import JobServerClient\n"
             "job = JobServerClient().run('echo', 'from the kernel')\n"

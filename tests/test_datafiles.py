@@ -107,7 +107,8 @@ async def test_content_in_other_formats(api: Api, data_dir: pathlib.Path) -> Non
     assert raw.body == (data_dir / "station.json").read_bytes()
     bad = await api.get("datafiles/gauge.dat", params={"format": "xlsx"})
     assert bad.code == 400
-    assert "format must be one of" in bad.json["message"]
+    # every format it takes, the file itself too
+    assert bad.json["message"] == "format must be one of: csv, json, html, txt, raw, not 'xlsx'"
 
 
 async def test_upload_a_raw_body_then_overwrite_and_delete(

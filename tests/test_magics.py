@@ -121,6 +121,16 @@ def test_options_may_come_anywhere_on_the_line(shell: InteractiveShell) -> None:
     assert (second.kwargs, second.tags, second.public) == ({"text": "b"}, ["front"], True)
 
 
+def test_a_comment_ends_the_line(shell: InteractiveShell) -> None:
+    with capture_output():
+        job = shell.run_line_magic("jobserver", "run echo text=a#b times=2   # say it twice")
+        quoted = shell.run_line_magic("jobserver", "run echo 'text=# not a comment' # one is")
+    assert job.kwargs == {"text": "a#b", "times": 2}  # a # inside a word is part of it
+    assert quoted.kwargs == {"text": "# not a comment"}
+    listing = shell.run_line_magic("jobserver", "scripts   # what can run")
+    assert "echo" in repr(listing)
+
+
 def test_help_lists_each_command_once_and_cleanly(shell: InteractiveShell) -> None:
     with capture_output() as captured:
         shell.run_line_magic("jobserver", "help")
@@ -237,8 +247,11 @@ def test_the_other_commands(shell: InteractiveShell, tmp_path: Any) -> None:
         shell.run_line_magic("jobserver", f"upload {source} --overwrite")
     assert captured.stdout.startswith("uploaded upload.csv (8 bytes, sha256")
     assert "upload.csv" in repr(shell.run_line_magic("jobserver", "datafiles"))
-    started = shell.run_line_magic("jobserver", "run sleepy seconds=60 --no-wait")
+    with capture_output() as captured:
+        started = shell.run_line_magic("jobserver", "run sleepy seconds=60 --no-wait")
     assert started.status in ("queued", "running")
+    assert captured.stdout == f"started job {started.id}\n"  # news, not an error box
+    assert captured.stderr == ""
     with capture_output() as captured:
         shell.run_line_magic("jobserver", f"cancel {started.id}")
     assert "cancelled" in captured.stdout

@@ -287,9 +287,7 @@ class DataFiles(LoggingConfigurable):
     async def convert(self, user: User, name: str, fmt: str) -> tuple[str, bytes]:
         """A tabular datafile's content as csv, json, html or txt."""
         if fmt not in FORMATS or fmt == "raw":
-            raise InvalidRequest(
-                f"format must be one of: {', '.join(f for f in FORMATS if f != 'raw')}"
-            )
+            raise InvalidRequest(f"format must be one of: {', '.join(FORMATS)}, not {fmt!r}")
         location = await asyncio.to_thread(self.existing, user, name)
         size = location.path.stat().st_size
         if size > self.max_convert_size:
