@@ -29,7 +29,7 @@ def blocks(language: str) -> list[str]:
 
 
 def config_block() -> str:
-    (block,) = [b for b in blocks("python") if b.startswith("c.JobServerApp")]
+    (block,) = [b for b in blocks("python") if b.startswith("c.")]
     return block
 
 
@@ -67,7 +67,7 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def test_the_python_and_magic_blocks_run_in_a_kernel(checkout: ServerProcess) -> None:
-    code = [b for b in blocks("python") if not b.startswith("c.JobServerApp")]
+    code = [b for b in blocks("python") if not b.startswith("c.")]
     assert len(code) >= 4 and any("%jobserver" in b for b in code)
     kernel = checkout.call_api("POST", "api/kernels", {"name": "python3"})
     connection_file = checkout.runtime_dir / f"kernel-{kernel['id']}.json"
