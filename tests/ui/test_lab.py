@@ -10,7 +10,12 @@ import json
 import pathlib
 from typing import Any
 
-from .conftest import Lab
+from playwright.sync_api import expect
+
+from .conftest import STEP, Lab
+
+# assertions on what the page shows wait for it as long as any step may take
+expect.set_options(timeout=STEP)
 
 #: bytes per second the browser may send while an upload's progress is watched
 THROTTLE = 1_000_000
@@ -122,8 +127,8 @@ def test_drop_a_csv_on_the_datafiles_panel(lab_page: Lab) -> None:
     row = datafile_row(ui, "dropped.csv")
     row.wait_for(state="visible")
     upload.wait_for(state="detached")
-    assert "3.0 MB" in row.inner_text()
-    assert "sha256" in row.inner_text()
+    expect(row).to_contain_text("3.0 MB")
+    expect(row).to_contain_text("sha256")
     size = (ui.server.root / "data" / "dropped.csv").stat().st_size
     assert size >= 3_000_000
     ui.shot("uploaded")
@@ -154,7 +159,7 @@ def test_preview_a_datafile(lab_page: Lab) -> None:
     row.get_by_title("Preview timeseries.csv").click()
     preview = ui.page.locator(".jp-JobServer-preview table")
     preview.wait_for()
-    assert "temperature" in preview.locator("thead").inner_text()
+    expect(preview.locator("thead")).to_contain_text("temperature")
     assert preview.locator("tbody tr").count() == 20  # the setting's default
     ui.page.locator(".jp-JobServer-preview", has_text="The first 20 of 365 rows").wait_for()
     ui.shot("preview")
@@ -170,7 +175,7 @@ def test_replacing_a_datafile_asks_first(lab_page: Lab) -> None:
     drop_file(ui, DROP_TARGET, "replace-me.csv", text="a\n1\n2\n3\n")
     dialog = ui.page.locator(".jp-Dialog", has_text="Replace datafile?")
     dialog.wait_for(state="visible")
-    assert 'A datafile named "replace-me.csv" exists already' in dialog.inner_text()
+    expect(dialog).to_contain_text('A datafile named "replace-me.csv" exists already')
     ui.shot("asks")
     dialog.get_by_role("button", name="Cancel").click()
     dialog.wait_for(state="detached")
@@ -222,8 +227,8 @@ def test_add_a_file_from_the_file_browser_and_run_summary_on_it(lab_page: Lab) -
     job.locator(".jp-JobServer-output", has_text="summarizing 365 rows").wait_for()
     table = job.locator(".jp-JobServer-result table")
     table.wait_for()
-    assert "temperature" in table.inner_text()
-    assert "mean" in table.inner_text()
+    expect(table).to_contain_text("temperature")
+    expect(table).to_contain_text("mean")
     ui.notification("Job summary succeeded")
     job_row(ui, "succeeded").first.wait_for()
     ui.shot("succeeded")
@@ -246,7 +251,7 @@ def test_watch_a_job_live_then_use_it_in_a_notebook(lab_page: Lab) -> None:
     ui.shot("running")
     detail(ui, "succeeded").locator(".jp-JobServer-output", has_text="step 6 of 6").wait_for()
     job_row(ui, "succeeded").filter(has_text="slow").first.wait_for()
-    assert ui.page.locator(".jp-JobServer-statusbar-text").inner_text() == (
+    expect(ui.page.locator(".jp-JobServer-statusbar-text")).to_have_text(
         "Jobs: 0 running, 0 queued"
     )
     ui.shot("succeeded")
@@ -260,7 +265,7 @@ def test_watch_a_job_live_then_use_it_in_a_notebook(lab_page: Lab) -> None:
     call = f'JobServerClient().get_job("{job_id}")'
     cell = ui.page.locator(".jp-NotebookPanel .jp-Cell", has_text=call).first
     cell.wait_for()
-    assert "from jupyter_jobserver.client import JobServerClient" in cell.inner_text()
+    expect(cell).to_contain_text("from jupyter_jobserver.client import JobServerClient")
     ui.shot("notebook-cell")
 
 
@@ -290,7 +295,7 @@ def test_a_refused_value_is_marked_before_and_after_submission(lab_page: Lab) ->
     field(form, "steps").fill("0")
     form.locator(".validationErrors", has_text="must be >= 1").wait_for()
     assert run.is_disabled()
-    assert "One value to correct" in form.inner_text()
+    expect(form).to_contain_text("One value to correct")
     ui.shot("marked")
     field(form, "steps").fill("2")
     form.locator(".validationErrors", has_text="must be >= 1").wait_for(state="detached")
