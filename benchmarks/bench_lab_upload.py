@@ -30,16 +30,8 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jupyter_jobserver.testing import ServerProcess  # noqa: E402
+from jupyter_jobserver.testing import CHROMIUM_ARGS, ServerProcess  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 RESULTS = pathlib.Path(__file__).parent / "results"
 
 RECORDER = """() => {

@@ -32,6 +32,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: headless Chromium for UI tests and benchmarks: no sandbox (as root), and none of the
+#: background traffic a closed network refuses
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
 class ServerProcess:
     """``jupyter server`` with the job server, configured through a config file."""
 

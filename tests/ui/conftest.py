@@ -18,19 +18,13 @@ from typing import Any
 
 import pytest
 
+from jupyter_jobserver.testing import CHROMIUM_ARGS
+
 TESTS = pathlib.Path(__file__).parent.parent
 REPO = TESTS.parent
 sys.path.insert(0, str(TESTS))
 
 ARTIFACTS = REPO / "test-artifacts" / "ui"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: how long a step may take before the test fails (a wait for an event, not a sleep);
 #: generous, since a kernel starting on a busy two-core machine can take most of a minute
 STEP = 120_000
