@@ -18,6 +18,32 @@ def jp_server_config(tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> 
     return jobserver_config(tmp_path, **getattr(request, "param", {}))
 
 
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real Dask ``LocalCluster`` for the whole session: two worker processes of one
+    thread each, offering the machine's two cores each as the ``cores`` resource, started
+    in a folder of their own (so nothing works by sharing the server's working folder)."""
+    import os
+
+    from distributed import LocalCluster
+
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("dask-workers"))
+    try:
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            resources={"cores": 2},
+            dashboard_address=None,
+            env={"PYTHONPATH": str(TESTS)},
+        )
+    finally:
+        os.chdir(here)
+    yield cluster
+    cluster.close()
+
+
 @pytest.fixture
 def jobserver(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
     """The started job server extension app (pytest-jupyter does not start extensions)."""

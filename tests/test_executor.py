@@ -1,6 +1,9 @@
 """Executors on their own: the contract every executor keeps (order, cores, progress,
 cancel, timeout, crashes, large results, listener calls on the event loop), then what
-only the local executor has (warm workers, recycling, memory limits)."""
+only the local executor has (warm workers, recycling, memory limits).
+
+The Dask executor runs the contract on the session's real ``LocalCluster`` (two worker
+processes, see ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -13,12 +16,12 @@ from typing import Any
 import pytest
 from helpers import TESTS
 
-from jupyter_jobserver.executor import Executor, LocalExecutor, Outcome, Task
+from jupyter_jobserver.executor import DaskExecutor, Executor, LocalExecutor, Outcome, Task
 from jupyter_jobserver.jobs import FolderJobLogs
 from jupyter_jobserver.serialize import DeferredJSON
 
-#: every executor the contract tests run against (Dask's joins when it exists)
-EXECUTORS = {"local": LocalExecutor}
+#: every executor the contract tests run against
+EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "dask": DaskExecutor}
 
 
 class Recorder:
@@ -58,13 +61,15 @@ class Recorder:
         return await asyncio.wait_for(waiter, timeout)
 
 
-def _start(kind: str, tmp_path: pathlib.Path) -> Any:
+def _start(kind: str, tmp_path: pathlib.Path, request: Any = None) -> Any:
     made: list[Executor] = []
     logs = FolderJobLogs(root=str(tmp_path / "jobs"))
 
     async def make(**traits: Any) -> tuple[Any, Recorder]:
-        if kind == "local":
-            traits.setdefault("worker_env", {"PYTHONPATH": str(TESTS)})
+        traits.setdefault("worker_env", {"PYTHONPATH": str(TESTS)})
+        if kind == "dask":
+            cluster = request.getfixturevalue("dask_cluster")
+            traits.setdefault("scheduler_address", cluster.scheduler_address)
         executor = EXECUTORS[kind](**traits)
         recorder = Recorder()
         await executor.start(recorder, logs)
@@ -77,7 +82,7 @@ def _start(kind: str, tmp_path: pathlib.Path) -> Any:
 @pytest.fixture(params=sorted(EXECUTORS))
 def any_executor(request: Any, tmp_path: pathlib.Path, jp_asyncio_loop: Any) -> Any:
     """Make an executor of each kind, started with a recording listener."""
-    make, made, logs = _start(request.param, tmp_path)
+    make, made, logs = _start(request.param, tmp_path, request)
     make.logs = logs
     yield make
     for executor in made:

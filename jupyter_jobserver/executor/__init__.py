@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .base import Executor, ExecutorListener, Outcome, Task
+    from .dask import DaskExecutor
     from .local import LocalExecutor
 
 _WHERE = {
@@ -19,9 +20,10 @@ _WHERE = {
     "Outcome": ".base",
     "Task": ".base",
     "LocalExecutor": ".local.pool",
+    "DaskExecutor": ".dask.executor",
 }
 
-__all__ = ["Executor", "ExecutorListener", "LocalExecutor", "Outcome", "Task"]
+__all__ = ["DaskExecutor", "Executor", "ExecutorListener", "LocalExecutor", "Outcome", "Task"]
 
 
 def __getattr__(name: str) -> Any:

@@ -163,6 +163,11 @@ class Executor(LoggingConfigurable):
         """Modules to import ahead of the first job, where the executor keeps warm
         workers (a hint: an executor without them ignores it)."""
 
+    def unavailable(self) -> str | None:
+        """Why new tasks are refused right now (a remote executor whose cluster cannot
+        be reached says so, and the job server answers 503), or ``None``."""
+        return None
+
     def running(self) -> list[str]:
         """Ids of the jobs running now."""
         return []

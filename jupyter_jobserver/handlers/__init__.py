@@ -15,11 +15,13 @@ from .jobs import (
     JobsHandler,
 )
 from .scripts import ScriptHandler, ScriptsHandler
+from .status import StatusHandler
 
 API = rf"/{API_PREFIX}"
 _ID = r"(?P<job_id>[^/]+)"
 
 default_handlers = [
+    (rf"{API}/status", StatusHandler),
     (rf"{API}/scripts/?", ScriptsHandler),
     (rf"{API}/scripts/(?P<name>[^/]+)", ScriptHandler),
     (rf"{API}/jobs/?", JobsHandler),

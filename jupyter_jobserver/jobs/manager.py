@@ -95,6 +95,13 @@ class JobManager(LoggingConfigurable):
     async def stop(self) -> None:
         await self.lifecycle.stop()
 
+    def _check_executor(self) -> None:
+        """A 503, before anything is reserved, while the executor refuses new tasks (its
+        cluster cannot be reached): the reason says when to try again."""
+        reason = self.executor.unavailable()
+        if reason is not None:
+            raise Unavailable(reason)
+
     # --- create, read, list -------------------------------------------------------------
 
     async def create(
@@ -151,6 +158,7 @@ class JobManager(LoggingConfigurable):
             await self.store.write(self.store.store.insert_job, job)
             lifecycle.announce(job["id"], None, job["status"], job)
             return job
+        self._check_executor()
         self.policy.check_active(user, lifecycle.active_count(user.name))
         job["status"] = Status.queued.value
         job["queued"] = now
@@ -287,6 +295,7 @@ class JobManager(LoggingConfigurable):
         if job["process"] == "eval":
             self.policy.check_eval(user)
         lifecycle = self.lifecycle
+        self._check_executor()
         self.policy.check_active(user, lifecycle.active_count(user.name))
         lifecycle.reserve(user.name, job_id)  # held across the write, so the limit holds
         changes = {"status": Status.queued.value, "queued": utcnow()}
