@@ -35,7 +35,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
             threads_per_worker=1,
             processes=True,
             resources={"cores": 2},
-            dashboard_address=None,
+            dashboard_address=":0",  # never the default port: other clusters may hold it
             env={"PYTHONPATH": str(TESTS)},
         )
     finally:

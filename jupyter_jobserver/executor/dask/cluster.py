@@ -32,7 +32,7 @@ def load_factory(reference: str) -> Callable[..., Any]:
 
 
 def local_cluster(
-    workers: int, threads: int, cores: int, env: dict[str, str], dashboard: str | None
+    workers: int, threads: int, cores: int, env: dict[str, str], dashboard: str
 ) -> Any:
     """A ``LocalCluster`` of separate worker processes, each offering ``cores`` as the
     ``cores`` resource that jobs asking for several cores are scheduled by."""

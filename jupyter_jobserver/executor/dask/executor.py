@@ -97,8 +97,8 @@ class DaskExecutor(Executor):
 
     dashboard_address = Unicode(
         ":0",
-        allow_none=True,
-        help="Dashboard address of the LocalCluster the server starts (None: no dashboard).",
+        help="Dashboard address of the LocalCluster the server starts (':0': any free port; "
+        "the server's status links to it).",
     ).tag(config=True)
 
     total_cores = Int(
@@ -380,6 +380,15 @@ class DaskExecutor(Executor):
             if run.ending is None:
                 run.ending = _failure(
                     "SchedulerLost", "Dask dropped the task (the scheduler was lost); rerun it"
+                )
+        except concurrent.futures.CancelledError:
+            # Dask cancelled it: the client lost the scheduler (a cancel of ours set the
+            # ending already)
+            if run.ending is None:
+                run.ending = _failure(
+                    "SchedulerLost",
+                    f"the Dask scheduler at {self._address} went away while the job was "
+                    "running; rerun it",
                 )
         except Exception as exc:
             if run.ending is None:
