@@ -1,9 +1,10 @@
 """The Dask executor: jobs run on a Dask distributed cluster.
 
-The server keeps its own queue, strictly in the order tasks were submitted, and hands
-a task to Dask once the cluster has the cores for it (so a big job is not starved, and
-nothing is oversubscribed); each task goes under a key of its own (never shared between
-equal inputs) and, when the workers offer a ``cores`` resource, asks for its cores.
+Each task goes to Dask under a key of its own (never shared between equal inputs) and,
+when the workers offer a ``cores`` resource, asks for its cores there: Dask queues it and
+runs it where they are free, so no worker is oversubscribed and many tasks are in
+flight at once. With ``total_cores`` set, the server keeps a queue of its own instead,
+strictly in the order tasks were submitted, and hands a task to Dask once it fits.
 
 On the worker (:mod:`.remote`) the job runs in a warm child process the Dask task
 holds; what the job prints and reports comes back on a Dask event topic while it runs,
@@ -103,7 +104,12 @@ class DaskExecutor(Executor):
 
     total_cores = Int(
         0,
-        help="Cores the executor may keep busy at once (0: what the cluster's workers offer).",
+        help=(
+            "Cores this server may keep busy on the cluster at once; its tasks then wait "
+            "in the server, strictly in order, until they fit. 0: no cap of its own: every "
+            "task goes to Dask at once, which queues it and runs it where its cores are "
+            "free (the right choice for a cluster several servers share)."
+        ),
     ).tag(config=True)
 
     worker_env = Dict(
@@ -137,10 +143,10 @@ class DaskExecutor(Executor):
         self._connected = asyncio.Event()
         self._queue: collections.deque[Task] = collections.deque()
         self._runs: dict[str, _Run] = {}
-        self._by_key: dict[str, _Run] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._topic = f"jobserver-{uuid.uuid4().hex}"
         self._stopping = False
+        self._flush_soon = False
         self._background: set[asyncio.Future[Any]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         #: job output is appended in this one thread, in the order it arrived
@@ -196,6 +202,14 @@ class DaskExecutor(Executor):
 
     def submit(self, task: Task) -> None:
         self._queue.append(task)  # while the scheduler is gone, it waits here
+        if not self._flush_soon:
+            # the tasks submitted in one turn of the event loop go to Dask as one graph
+            assert self._loop is not None
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_soon = False
         self._dispatch()
 
     def cancel(self, job_id: str) -> bool:
@@ -347,32 +361,49 @@ class DaskExecutor(Executor):
             "cores" in (info.get("resources") or {})
             for info in (self._identity.get("workers") or {}).values()
         )
+        batch: list[Task] = []
         while self._queue:
             task = self._queue[0]
-            if self._runs and self._busy() + task.cores > self.cores:
-                return
+            # with a cap of the server's own, a task waits here until it fits; without,
+            # Dask queues it, and the workers' resources keep each one's cores
+            capped = self.total_cores > 0
+            busy = self._busy() + sum(t.cores for t in batch)
+            if capped and (self._runs or batch) and busy + task.cores > self.total_cores:
+                break
             self._queue.popleft()
-            self._send(task, uses_resources)
+            batch.append(task)
+        self._send(batch, uses_resources)
 
-    def _send(self, task: Task, uses_resources: bool) -> None:
-        run = _Run(task=task, key=f"jobserver-{task.job_id}-{uuid.uuid4().hex[:12]}")
-        self._runs[task.job_id] = run
-        self._by_key[run.key] = run
-        run.future = self._client.submit(
-            remote.run_job,
-            task.message(),
-            self._topic,
-            dict(self.worker_env),
-            key=run.key,
-            pure=False,
-            resources={"cores": task.cores} if uses_resources else None,
-        )
-        self._spawn(self._follow(run))
+    def _send(self, tasks: list[Task], uses_resources: bool) -> None:
+        """Hand tasks to Dask: one graph for those that ask for the same cores."""
+        by_cores: dict[int, list[_Run]] = collections.defaultdict(list)
+        for task in tasks:
+            run = _Run(task=task, key=f"jobserver-{task.job_id}-{uuid.uuid4().hex[:12]}")
+            self._runs[task.job_id] = run
+            by_cores[task.cores].append(run)
+        for cores, runs in by_cores.items():
+            futures = self._client.map(
+                remote.run_job,
+                [run.task.message() for run in runs],
+                topic=self._topic,
+                env=dict(self.worker_env),
+                key=[run.key for run in runs],
+                pure=False,
+                resources={"cores": cores} if uses_resources else None,
+            )
+            for run, future in zip(runs, futures, strict=True):
+                run.future = future
+                self._spawn(self._follow(run))
 
     async def _follow(self, run: _Run) -> None:
         """Wait for the Dask task and report how the job ended."""
         done: dict[str, Any] | None = None
         try:
+            # the ending of a task whose record came as an event is all that is needed:
+            # only a large result is fetched from the worker
+            await run.future._state.wait()  # what distributed.wait waits for
+            if self._runs.get(run.task.job_id) is not run:
+                return  # its record came already
             done = await run.future
         except asyncio.CancelledError:
             if self._stopping:
@@ -404,7 +435,8 @@ class DaskExecutor(Executor):
         if self._runs.get(job_id) is not run:
             return  # reported already
         del self._runs[job_id]
-        self._by_key.pop(run.key, None)
+        if done is None and run.ending is None:
+            run.ending = _failure("DaskError", "the job's record never came back from Dask")
         outcome = run.ending or _outcome(done or {})
         if run.future is not None:
             run.future.release()
@@ -467,6 +499,8 @@ class DaskExecutor(Executor):
             self.listener.job_progress(job_id, message["progress"])
         elif kind == remote.OUTPUT:
             self._output(run, message["stream"], message["offset"], message["data"])
+        elif kind == remote.DONE:
+            self._finish(run, message["done"])
 
     def _output(self, run: _Run, stream: str, offset: int, data: bytes) -> None:
         """Append output once, in order (a piece seen before is skipped)."""
@@ -483,9 +517,9 @@ class DaskExecutor(Executor):
         if not isinstance(message, dict) or message.get("action") != "remove-worker":
             return
         worker = message.get("worker")
-        processing = set(message.get("processing-tasks") or ())
         for run in list(self._runs.values()):
-            if run.ending is None and (run.worker == worker or run.key in processing):
+            # a task that had not started there is moved to another worker by Dask
+            if run.ending is None and run.worker == worker:
                 run.ending = _failure(
                     "WorkerLost",
                     f"the Dask worker {worker} running the job was lost (it died or left "

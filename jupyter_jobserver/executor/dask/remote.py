@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -45,6 +46,11 @@ CHILD_START_TIMEOUT = 120.0
 STARTED = "started"
 PROGRESS = "progress"
 OUTPUT = "output"
+DONE = "done"
+
+#: a job's record up to this size goes to the server as an event; a larger one is the
+#: Dask task's result, which the server fetches from the worker
+EVENT_RECORD_LIMIT = 64 << 10
 
 _STREAMS = ("stdout", "stderr")
 
@@ -161,9 +167,10 @@ class _Tail:
                 continue
 
 
-def run_job(task: dict[str, Any], topic: str, env: dict[str, str]) -> dict[str, Any]:
-    """Run one job in a warm child and return the runner's ``done`` record (with a large
-    result read back from its file, since the server cannot read this worker's disk)."""
+def run_job(task: dict[str, Any], topic: str, env: dict[str, str]) -> dict[str, Any] | None:
+    """Run one job in a warm child; its ``done`` record goes to the server as an event,
+    or, when large, is returned (with a large result read back from its file, since the
+    server cannot read this worker's disk)."""
     from distributed import get_worker
 
     worker = get_worker()
@@ -205,7 +212,7 @@ def run_job(task: dict[str, Any], topic: str, env: dict[str, str]) -> dict[str, 
                     child.close()  # it ends itself: threads the job left run in it
                 else:
                     _give_back(child)
-                return _finish(message, address)
+                return _finish(message, address, topic)
             else:
                 tail.send()
             if deadline is not None and time.monotonic() >= deadline:
@@ -218,10 +225,33 @@ def run_job(task: dict[str, Any], topic: str, env: dict[str, str]) -> dict[str, 
     finally:
         with _idle_lock:
             _running.pop(job_id, None)
-        shutil.rmtree(job_dir, ignore_errors=True)
+        _remove_later(job_dir)
 
 
-def _finish(done: dict[str, Any], address: str) -> dict[str, Any]:
+_to_remove: queue.SimpleQueue[str] = queue.SimpleQueue()
+_remover: list[threading.Thread] = []
+
+
+def _remove_later(folder: str) -> None:
+    """Remove a finished job's folder in a thread of its own: removing a folder can take
+    longer than a small job (milliseconds on some file systems), and the result need
+    not wait for it."""
+    _to_remove.put(folder)
+    with _idle_lock:
+        if not _remover:
+            thread = threading.Thread(target=_remove_forever, name="jobserver-cleanup", daemon=True)
+            thread.start()
+            _remover.append(thread)
+
+
+def _remove_forever() -> None:
+    while True:
+        shutil.rmtree(_to_remove.get(), ignore_errors=True)
+
+
+def _finish(done: dict[str, Any], address: str, topic: str) -> dict[str, Any] | None:
+    """The job's record for the server: as an event when it is small (it arrives in
+    order with the job's output, and costs no fetch), else as the task's result."""
     path = done.pop("result_file", None)
     if path:
         with open(path, encoding="utf-8") as f:
@@ -235,6 +265,12 @@ def _finish(done: dict[str, Any], address: str) -> dict[str, Any]:
             "be installed there too)"
         )
     done["worker"] = address
+    if len(done.get("result") or "") <= EVENT_RECORD_LIMIT:
+        try:
+            _publish(topic, {"kind": DONE, "job_id": done["job_id"], "done": done})
+        except TypeError:  # something in it msgpack cannot carry: it goes as the result
+            return done
+        return None
     return done
 
 
