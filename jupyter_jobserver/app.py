@@ -28,7 +28,7 @@ from ._version import __version__
 from .data.bindings import DataBindings
 from .data.datafiles import DataFiles
 from .data.documents import DataDocuments
-from .executor import Executor, LocalExecutor
+from .executor import DaskExecutor, Executor, LocalExecutor
 from .handlers import default_handlers
 from .jobs import FolderJobLogs, JobLifecycle, JobLogs, JobManager, JobPolicy
 from .jobs.transitions import JupyterEvents
@@ -84,6 +84,7 @@ class JobServerApp(ExtensionApp):
         FolderJobLogs,
         SQLiteStore,
         LocalExecutor,
+        DaskExecutor,
     ]
 
     # --- where things are ------------------------------------------------------------

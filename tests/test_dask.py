@@ -364,3 +364,22 @@ async def test_a_cluster_factory_is_called_and_what_it_made_is_closed(
     finally:
         await executor.stop()
     assert [f"made {address}", "closed"] == FACTORY_CALLS
+
+
+def test_the_readme_configuration_examples_configure_the_executor() -> None:
+    """The README's Dask configuration blocks (``py``: they are for a config file, not a
+    kernel) set settings that exist, with values of the right kind."""
+    import re
+
+    from traitlets.config import Config
+
+    readme = (TESTS.parent / "README.md").read_text()
+    found = [b for b in re.findall(r"^```py\n(.*?)^```$", readme, re.M | re.S) if "Dask" in b]
+    assert len(found) == 2
+    for block in found:
+        c = Config()
+        exec(block, {"c": c})
+        executor = DaskExecutor(config=c)
+        for name, value in c.DaskExecutor.items():
+            assert getattr(executor, name) == value
+        assert c.JobServerApp.executor_class.endswith("DaskExecutor")
