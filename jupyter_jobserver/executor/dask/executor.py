@@ -268,7 +268,8 @@ class DaskExecutor(Executor):
             await asyncio.gather(*kills, return_exceptions=True)
             for run in self._runs.values():
                 if run.future is not None:
-                    run.future.release()
+                    with contextlib.suppress(Exception):
+                        run.future.release()
             with contextlib.suppress(Exception):
                 await client.close()
         for pending in list(self._background):
@@ -327,8 +328,8 @@ class DaskExecutor(Executor):
                     self._lost(f"the Dask scheduler at {self._address} went away: {_reason(exc)}")
             try:
                 await self._connect()
-            except (OSError, asyncio.TimeoutError):
-                continue
+            except Exception as exc:  # whatever stops it this time, it is tried again
+                self.log.debug("jobserver: no Dask scheduler at %s yet: %s", self._address, exc)
 
     def _lost(self, reason: str) -> None:
         """The scheduler is gone: jobs it ran are failed (a new one knows nothing of
@@ -439,7 +440,8 @@ class DaskExecutor(Executor):
             run.ending = _failure("DaskError", "the job's record never came back from Dask")
         outcome = run.ending or _outcome(done or {})
         if run.future is not None:
-            run.future.release()
+            with contextlib.suppress(Exception):  # its client may be gone with the scheduler
+                run.future.release()
         assert self._loop is not None
         # reported once the output that came before it is written
         written = self._loop.run_in_executor(self._writer, _nothing)
