@@ -49,6 +49,8 @@ class _Run:
     #: how the job ends whatever the Dask task returns (cancelled, its worker lost...)
     ending: Outcome | None = None
     written: dict[str, int] = dataclasses.field(default_factory=lambda: {"stdout": 0, "stderr": 0})
+    #: the last of the job's output handed to the writer thread (appends run in order)
+    appended: asyncio.Future[Any] | None = None
 
 
 class DaskExecutor(Executor):
@@ -442,10 +444,11 @@ class DaskExecutor(Executor):
         if run.future is not None:
             with contextlib.suppress(Exception):  # its client may be gone with the scheduler
                 run.future.release()
-        assert self._loop is not None
-        # reported once the output that came before it is written
-        written = self._loop.run_in_executor(self._writer, _nothing)
-        written.add_done_callback(lambda _: self._report(job_id, outcome))
+        appended = run.appended
+        if appended is None or appended.done():
+            self._report(job_id, outcome)
+        else:  # reported once the job's output is written
+            appended.add_done_callback(lambda _: self._report(job_id, outcome))
         self._dispatch()
 
     def _report(self, job_id: str, outcome: Outcome) -> None:
@@ -512,7 +515,9 @@ class DaskExecutor(Executor):
         data = data[max(0, written - offset) :]
         run.written[stream] = offset + len(data) if offset > written else written + len(data)
         assert self._loop is not None
-        self._loop.run_in_executor(self._writer, self.logs.append, run.task.job_id, stream, data)
+        run.appended = self._loop.run_in_executor(
+            self._writer, self.logs.append, run.task.job_id, stream, data
+        )
 
     def _on_cluster_event(self, event: Any) -> None:
         _, message = event
@@ -565,10 +570,6 @@ def _failure(kind: str, message: str) -> Outcome:
 
 def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
-
-
-def _nothing() -> None:
-    """A no-op for the log writer's thread: done once everything before it is."""
 
 
 async def _close_quietly(client: Any) -> None:

@@ -149,6 +149,8 @@ class _Tail:
         for stream in _STREAMS:
             path = os.path.join(self.job_dir, stream)
             try:
+                if os.stat(path).st_size <= self.offsets[stream]:
+                    continue  # nothing new (the usual case: one system call)
                 with open(path, "rb") as f:
                     f.seek(self.offsets[stream])
                     while data := f.read(OUTPUT_CHUNK):
