@@ -25,6 +25,7 @@ from ..data.datafiles import DataFiles
 from ..data.documents import DataDocuments
 from ..errors import InvalidRequest, JobServerError, Unavailable
 from ..jobs import JobManager
+from ..limits import SMALL_BODY, check_body_size, check_json
 from ..models import MAX_COUNT
 from ..scripts import ScriptRegistry
 from ..serialize import dumps_with_raw, loads_strict
@@ -52,6 +53,13 @@ _HTTP_CODES = {
 }
 
 
+def _decode(body: bytes) -> Any:
+    """Strict JSON, within the input limits of :mod:`jupyter_jobserver.limits`."""
+    value = loads_strict(body)
+    check_json(value)
+    return value
+
+
 class Services(Protocol):
     """What the handlers use of the extension app: its services, and who is asking."""
 
@@ -66,10 +74,28 @@ class Services(Protocol):
     def user_for(self, identity: Any) -> User: ...
 
 
+#: methods whose request may carry a body
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@web.stream_request_body
 class JobServerHandler(ExtensionHandlerMixin, APIHandler):
-    """Base class of the job server's REST handlers."""
+    """Base class of the job server's REST handlers.
+
+    Bodies are streamed in (Tornado would otherwise read a whole body, however large,
+    before any handler code runs): a body over the operation's limit
+    (:meth:`body_limit`) is a 413 before it is read when it announces its length, and
+    as soon as the limit is passed when it comes in chunks.
+    """
 
     auth_resource = "jobserver"
+    _chunks: bytearray | None = None
+    _refused: JobServerError | None = None
+
+    def body_limit(self) -> int:
+        """The most bytes this request's body may have (0: no limit); small by default,
+        larger for the operations that carry data."""
+        return SMALL_BODY
 
     @property
     def jobserver(self) -> Services:
@@ -81,6 +107,39 @@ class JobServerHandler(ExtensionHandlerMixin, APIHandler):
         broken = self.jobserver.jobs.broken
         if broken is not None and self.current_user:  # why, to those who are signed in
             raise Unavailable(broken)
+        if self.request.method in BODY_METHODS and not self._streams_itself():
+            self._chunks = bytearray()
+            limit = self.body_limit()
+            length = self.request.headers.get("Content-Length")
+            if length is not None and length.isdigit():
+                check_body_size(int(length), limit, self._operation())
+            # the limit is this handler's to enforce, with a JSON answer: Tornado's own
+            # would be a bare 400 (and comes only at Jupyter's 512 MiB)
+            connection: Any = self.request.connection
+            connection.set_max_body_size(1 << 62)
+
+    def _streams_itself(self) -> bool:
+        """A handler that takes its body in its own ``data_received`` (uploads)."""
+        return type(self).data_received is not JobServerHandler.data_received
+
+    def _operation(self) -> str:
+        return f"{self.request.method} {self.request.path.rsplit(API_PREFIX, 1)[-1]}"
+
+    async def data_received(self, chunk: bytes) -> None:
+        """Collect a JSON body, answering 413 the moment it passes the limit (the rest
+        of the body is then not read: the connection closes after the answer)."""
+        if self._chunks is None or self._refused is not None:
+            return
+        self._chunks += chunk
+        limit = self.body_limit()
+        if limit and len(self._chunks) > limit:
+            self._chunks = None
+            try:
+                check_body_size(limit + 1, limit, self._operation())
+            except JobServerError as exc:
+                self._refused = exc
+                self.set_header("Connection", "close")
+                self.send_error(exc.status, exc_info=(type(exc), exc, None))
 
     @property
     def user(self) -> User:
@@ -90,13 +149,13 @@ class JobServerHandler(ExtensionHandlerMixin, APIHandler):
     async def json_body(self) -> Any:
         """The decoded JSON body (``None`` when empty); a 400 when it is not JSON.
         A large body is decoded in a thread, not on the event loop."""
-        body = self.request.body
+        body = bytes(self._chunks) if self._chunks is not None else self.request.body
         if not body:
             return None
         try:
             if len(body) > LARGE_BODY:
-                return await asyncio.to_thread(loads_strict, body)
-            return loads_strict(body)
+                return await asyncio.to_thread(_decode, body)
+            return _decode(body)
         except RecursionError:
             raise InvalidRequest("the request body is nested too deeply") from None
         except (ValueError, UnicodeDecodeError) as exc:

@@ -24,6 +24,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..errors import Conflict, InvalidRequest, NotFound, PermissionDenied, Unavailable
 from ..executor import Executor
+from ..limits import check_json
 from ..models import JobCreate, JobDelete, JobEdit, JobQuery, JobRerun
 from ..processes import get_process
 from ..scripts import Script, ScriptRegistry
@@ -111,6 +112,7 @@ class JobManager(LoggingConfigurable):
         seconds have passed): a quick job then costs a single call.
         """
         await self.ready()
+        _check_values(request)
         script = await self._check_request(user, request)
         parameters = script.bind(request.args, request.kwargs) if script else {}
         await self._check_binding(user, script, request.data)
@@ -155,20 +157,9 @@ class JobManager(LoggingConfigurable):
         job["status"] = Status.queued.value
         job["queued"] = now
         with self.events.subscribe(job["id"]) as subscription:
-            # the job may start while its record is written, but no answer goes out
-            # before the record is safe
-            active, inserted = await lifecycle.enqueue(job, insert=True)
-            assert inserted is not None  # a new job's record is always written
-            try:
-                await inserted
-            except BaseException:
-                self.executor.cancel(job["id"])
-                lifecycle.forget(job["id"])
-                raise
+            # the record is written before the executor sees the job: none runs unrecorded
+            active, _ = await lifecycle.enqueue(job, insert=True)
             job = {**active.job, "result": None}
-            # a job can end before its record is first written (a broken executor fails it
-            # at once); then only now can the change be announced
-            lifecycle.announce(job["id"], None, job["status"], job)
             if not wait:
                 return job
             return await self._until(user, subscription, job, set(FINISHED), wait)
@@ -251,6 +242,7 @@ class JobManager(LoggingConfigurable):
         changes = request.model_dump(exclude_unset=True)
         if not changes:
             return job
+        _check_values(request)
         run_fields = {"args", "kwargs", "data", "timeout"} & set(changes)
         if run_fields:
             if job["status"] != Status.created.value:
@@ -495,6 +487,15 @@ class JobManager(LoggingConfigurable):
                 "(you may rerun it as your own)"
             )
         return job
+
+
+def _check_values(request: JobCreate | JobEdit) -> None:
+    """The values a job carries within the input limits, before anything is reserved:
+    a REST body has passed them already, a caller of the service may not have."""
+    for field in ("args", "kwargs", "data"):
+        value = getattr(request, field, None)
+        if value is not None:
+            check_json(value.model_dump() if field == "data" else value, field)
 
 
 def _rerun_kwargs(job: dict[str, Any]) -> dict[str, Any]:

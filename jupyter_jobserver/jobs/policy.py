@@ -43,6 +43,13 @@ class JobPolicy(LoggingConfigurable):
         "message saying so.",
     ).tag(config=True)
 
+    max_request_size = Int(
+        64 << 20,
+        help="Largest body of a request that creates or edits a job (inline data "
+        "included), in bytes (0: no limit); a larger one is refused with 413 before it "
+        "is read.",
+    ).tag(config=True)
+
     allow_eval = Bool(
         False,
         help="Allow eval jobs (raw Python code) for admin_users. They run in a worker, "

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from traitlets import Dict, Float, Int, List, Unicode, default
@@ -428,7 +429,25 @@ class LocalExecutor(Executor):
             self._begin(worker, task)
 
     def _begin(self, worker: _Worker, task: Task | _Describe) -> None:
+        """Send ``task`` to ``worker``. The message is pickled first: a task that
+        cannot be sent fails alone, before the worker or any core is counted as taken."""
         assert self._loop is not None
+        if isinstance(task, Task):
+            run = {**task.message(), "job_dir": self.logs.folder(task.job_id)}
+            message: dict[str, Any] = {"op": protocol.RUN, "task": run}
+        else:
+            message = {"op": protocol.DESCRIBE, "scripts": task.scripts}
+        try:
+            payload = bytes(ForkingPickler.dumps(message))
+        except Exception as exc:  # too deep, too large, or not picklable
+            self.log.warning("jobserver: a task could not be sent to a worker: %r", exc)
+            reason = f"the job could not be sent to a worker: {type(exc).__name__}: {exc}"
+            if isinstance(task, _Describe):
+                if not task.future.done():
+                    task.future.set_exception(RuntimeError(reason))
+            else:
+                self._report(task.job_id, _failure("TaskNotSent", reason))
+            return
         worker.task = task
         worker.ending = None
         self._free -= task.cores
@@ -436,14 +455,10 @@ class LocalExecutor(Executor):
             self._running[task.job_id] = worker
             if self.listener:
                 self.listener.job_started(task.job_id)
-            run = {**task.message(), "job_dir": self.logs.folder(task.job_id)}
-            message = {"op": protocol.RUN, "task": run}
-        else:
-            message = {"op": protocol.DESCRIBE, "scripts": task.scripts}
         if task.timeout:
             worker.timer = self._loop.call_later(task.timeout, self._time_out, worker)
         try:
-            worker.conn.send(message)
+            worker.conn.send_bytes(payload)  # what Connection.send would send
         except OSError:
             worker.kill()  # it is gone; its reader thread reports the exit
 

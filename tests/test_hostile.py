@@ -1,0 +1,247 @@
+"""Hostile and careless input: every value out of bounds is the client's mistake (a 4xx
+with a message), is refused before anything is reserved, queued or run, and leaves no
+worker and no limit counter taken.
+
+After each attack the test checks, as a user would notice it, that the server still has
+both its workers and the whole active-job allowance: two jobs are accepted (the limit is
+two) and both start running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from helpers import Api, jobserver_config
+
+LIMIT = 2  # active jobs per user, and workers
+
+
+@pytest.fixture
+def jp_server_config(tmp_path: pathlib.Path) -> dict[str, Any]:
+    return jobserver_config(tmp_path, JobPolicy={"max_active_jobs_per_user": LIMIT})
+
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def assert_all_free(api: Api, tmp_path: pathlib.Path) -> None:
+    """Both workers and the whole allowance are free: two gated jobs are accepted and
+    both reach ``running``; then they are let through and succeed."""
+    gates = []
+    ids = []
+    for i in range(LIMIT):
+        gate = tmp_path / f"gate-{os.urandom(4).hex()}-{i}"
+        os.mkfifo(gate)
+        gates.append(gate)
+        created = await api.post(
+            "jobs", {"script": "gated", "kwargs": {"gate": str(gate)}, "run": True}
+        )
+        assert created.code == 201, created  # the limit counter was not left taken
+        ids.append(created.json["id"])
+    try:
+        for job_id in ids:
+            job = await api.wait_until(job_id, "running", 60)
+            assert job["status"] == "running", job  # a worker was free for it
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(_open_gate, g) for g in gates))
+    for job_id in ids:
+        assert (await api.wait(job_id))["status"] == "succeeded"
+    assert (await api.get("jobs", params={"status": "queued"})).json["total"] == 0
+
+
+def _open_gate(gate: pathlib.Path) -> None:
+    with open(gate, "w") as f:
+        f.write("go\n")
+
+
+async def assert_refused(answer: Any, code: int, *words: str) -> None:
+    assert answer.code == code, answer
+    body = answer.json
+    assert body["error"] and body["message"], body
+    for word in words:
+        assert word in body["message"], body
+
+
+# --- values out of bounds ---------------------------------------------------------------
+
+
+async def test_deeply_nested_inline_data_jams_nothing(api: Api, tmp_path: pathlib.Path) -> None:
+    deep = {"type": "raw_data", "data": nested(500)}
+    for _ in range(2 * LIMIT):  # on a 2-worker server, two such requests jammed it for good
+        answer = await api.post("jobs", {"script": "describe_data", "data": deep, "run": True})
+        await assert_refused(answer, 400, "nest deeper")
+    assert (await api.get("jobs")).json["total"] == 0
+    await assert_all_free(api, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"script": "echo", "args": [1], "kwargs": {"b": "BIG"}, "run": True},
+        {"script": "echo", "args": ["BIG"], "run": True},
+        {"script": "echo", "kwargs": {"text": "x"}, "timeout": "BIG", "run": True},
+        {"script": "describe_data", "data": {"type": "raw_data", "data": [1, "-BIG"]}, "run": True},
+        {"script": "echo", "kwargs": {"text": 2**64}, "run": True},
+    ],
+    ids=["kwargs", "args", "timeout", "inline-data", "integer"],
+)
+async def test_numbers_out_of_range_are_refused_before_anything_runs(
+    api: Api, tmp_path: pathlib.Path, body: dict[str, Any]
+) -> None:
+    raw = json.dumps(body).replace('"BIG"', "1e400").replace('"-BIG"', "-1e400").encode()
+    answer = await api.post("jobs", raw=raw)
+    await assert_refused(answer, 400)
+    assert (await api.get("jobs")).json["total"] == 0  # no job ran without a record
+    await assert_all_free(api, tmp_path)
+
+
+async def test_lone_surrogates_are_refused_everywhere(api: Api) -> None:
+    bad = '"\\ud800"'
+    cases = [
+        ("POST", "jobs", '{"script": "echo", "kwargs": {"text": BAD}, "run": true}'),
+        ("POST", "jobs/query", '{"filter": {"script": BAD}}'),
+        ("POST", "jobs/query", '{"filter": {BAD: 1}}'),
+        ("POST", "data", '{"name": "x", "data": [BAD]}'),
+        ("POST", "data", '{"name": BAD, "data": 1}'),
+    ]
+    for method, path, raw in cases:
+        answer = await api.call(method, path, raw=raw.replace("BAD", bad).encode())
+        await assert_refused(answer, 400, "Unicode")
+    assert (await api.get("jobs")).json["total"] == 0
+    assert (await api.get("data")).json["total"] == 0
+
+
+async def test_documents_take_the_same_limits(api: Api) -> None:
+    deep = await api.post("data", {"name": "deep", "data": nested(100)})
+    await assert_refused(deep, 400, "nest deeper")
+    huge = await api.post("data", raw=b'{"name": "n", "data": [1e400]}')
+    await assert_refused(huge, 400, "finite")
+    assert (await api.get("data")).json["total"] == 0
+
+
+# --- filters ------------------------------------------------------------------------------
+
+
+def _not_chain(depth: int) -> dict[str, Any]:
+    spec: dict[str, Any] = {"$eq": "x"}
+    for _ in range(depth):
+        spec = {"$not": spec}
+    return {"script": spec}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        _not_chain(19),
+        {"tags": {"$all": [f"t{i}" for i in range(1000)]}},
+        {"$or": [{"script": f"s{i}"} for i in range(1000)]},
+        {"$and": [{"$or": [{"script": f"s{i}"} for i in range(40)]} for _ in range(40)]},
+    ],
+    ids=["not-depth", "all-width", "or-width", "total-terms"],
+)
+async def test_filters_too_deep_or_wide_are_the_clients_mistake(api: Api, spec: Any) -> None:
+    await assert_refused(await api.post("jobs/query", {"filter": spec}), 400)
+    await assert_refused(await api.call("DELETE", "jobs", {"filter": spec}), 400)
+
+
+async def test_many_tags_in_a_query_are_the_clients_mistake(api: Api) -> None:
+    tags = ",".join(f"t{i}" for i in range(1000))
+    await assert_refused(await api.get("jobs", params={"tag": tags}), 400, "tags")
+
+
+# --- an injected failure at each step of a submission ---------------------------------------
+
+
+def _once(real: Callable[..., Any], exc: BaseException) -> Callable[..., Any]:
+    """``real``, but failing the first time it is called."""
+    calls = 0
+
+    def maybe(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise exc
+        return real(*args, **kwargs)
+
+    return maybe
+
+
+def _once_async(real: Callable[..., Any], exc: BaseException) -> Callable[..., Any]:
+    calls = 0
+
+    async def maybe(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise exc
+        return await real(*args, **kwargs)
+
+    return maybe
+
+
+class _FailingPickler:
+    """Stands in for the pickler once: the fault a task too deep to pickle caused."""
+
+    failed = False
+
+    @classmethod
+    def dumps(cls, obj: Any) -> Any:
+        from multiprocessing.reduction import ForkingPickler
+
+        if not cls.failed:
+            cls.failed = True
+            raise RecursionError("maximum recursion depth exceeded while pickling an object")
+        return ForkingPickler.dumps(obj)
+
+
+STEPS = ["store-insert", "data-resolve", "stage", "submit", "send-to-worker"]
+
+
+@pytest.mark.parametrize("step", STEPS)
+async def test_a_failure_at_any_step_of_a_submission_frees_everything(
+    api: Api,
+    jobserver: Any,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+) -> None:
+    # a fake, but only for the injected fault: each stands in for one failure once
+    jobs = jobserver.jobs
+    body: dict[str, Any] = {"script": "echo", "kwargs": {"text": "x"}, "run": True}
+    if step == "store-insert":
+        store = jobs.store.store
+        monkeypatch.setattr(store, "insert_job", _once(store.insert_job, OSError("disk full")))
+    elif step == "data-resolve":
+        data = jobs.lifecycle.data
+        monkeypatch.setattr(data, "resolve", _once_async(data.resolve, OSError("unreadable")))
+        body = {"script": "describe_data", "data": {"type": "raw_data", "data": [1]}, "run": True}
+    elif step == "stage":
+        executor = jobs.executor
+        monkeypatch.setattr(executor, "stage", _once_async(executor.stage, OSError("no room")))
+    elif step == "submit":
+        executor = jobs.executor
+        monkeypatch.setattr(executor, "submit", _once(executor.submit, RuntimeError("broken")))
+    else:
+        from jupyter_jobserver.executor.local import pool
+
+        monkeypatch.setattr(pool, "ForkingPickler", _FailingPickler)
+    answer = await api.post("jobs", body, params={"wait": 30})
+    if step == "store-insert":
+        assert answer.code == 500, answer  # the store failed: nothing was created
+        assert (await api.get("jobs")).json["total"] == 0
+    else:
+        assert answer.code == 201, answer
+        job = answer.json
+        assert job["status"] == "failed", job  # it says why, and is not left queued
+        assert (await api.get(f"jobs/{job['id']}")).json["status"] == "failed"
+    await assert_all_free(api, tmp_path)
