@@ -245,3 +245,79 @@ async def test_a_failure_at_any_step_of_a_submission_frees_everything(
         assert job["status"] == "failed", job  # it says why, and is not left queued
         assert (await api.get(f"jobs/{job['id']}")).json["status"] == "failed"
     await assert_all_free(api, tmp_path)
+
+
+# --- bodies over an operation's limit ---------------------------------------------------------
+
+
+@pytest.fixture
+def listening(
+    jobserver: Any, jp_serverapp: Any, http_server_client: Any, jp_http_port: int, jp_base_url: str
+) -> tuple[int, str, str]:
+    """Port, base URL and token of the test server, for a client of raw HTTP."""
+    return jp_http_port, jp_base_url, jp_serverapp.identity_provider.token
+
+
+async def _raw_request(
+    listening: tuple[int, str, str],
+    path: str,
+    headers: dict[str, str],
+    chunks: int = 0,
+    method: str = "POST",
+) -> tuple[int, dict[str, Any], int]:
+    """Send a request of which the body is announced (``Content-Length``, never sent)
+    or sent in 64 KiB chunks until the server answers; the status, the JSON answer,
+    and how many bytes of body were sent before the answer came."""
+    port, base_url, token = listening
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = f"{method} {base_url}jobserver/api/{path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    head += f"Authorization: token {token}\r\nContent-Type: application/json\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    writer.write(head.encode())
+    answer = asyncio.ensure_future(_read_answer(reader))
+    sent = 0
+    piece = b" " * (1 << 16)
+    try:
+        while chunks and not answer.done() and sent < chunks * len(piece):
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            sent += len(piece)
+    except ConnectionError:
+        pass  # the server has answered and closed: what it said is read below
+    status, body = await answer
+    writer.close()
+    return status, body, sent
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, Any]]:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    lines = head.split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if line)
+    length = int({k.lower(): v for k, v in headers.items()}["content-length"])
+    return int(lines[0].split()[1]), json.loads(await reader.readexactly(length))
+
+
+@pytest.mark.parametrize("path", ["jobs", "data", "jobs/query"])
+async def test_a_body_announced_over_the_limit_is_refused_unread(
+    listening: tuple[int, str, str], jobserver: Any, path: str
+) -> None:
+    status, body, _ = await _raw_request(listening, path, {"Content-Length": str(100 << 20)})
+    assert status == 413
+    assert body["error"] == "too_large"
+    assert "at most" in body["message"]
+
+
+@pytest.mark.parametrize("path", ["jobs", "data", "datafiles/chunked.csv"])
+async def test_a_chunked_body_is_refused_once_it_passes_the_limit(
+    listening: tuple[int, str, str], jobserver: Any, path: str
+) -> None:
+    jobserver.jobs.policy.max_request_size = 1 << 20
+    jobserver.documents.max_document_size = 1 << 20
+    jobserver.datafiles.max_datafile_size = 1 << 20
+    method = "PUT" if path.startswith("datafiles") else "POST"
+    status, body, sent = await _raw_request(
+        listening, path, {"Transfer-Encoding": "chunked"}, chunks=1000, method=method
+    )
+    assert status == 413
+    assert body["error"] == "too_large"
+    assert sent < 64 << 20  # answered long before the body (64 MiB) was all sent

@@ -74,6 +74,9 @@ class Services(Protocol):
     def user_for(self, identity: Any) -> User: ...
 
 
+#: how much of a refused body is read and dropped after the answer, so that the client
+#: gets it (closing with unread data resets the connection); beyond this it closes
+DRAIN = 64 << 20
 #: methods whose request may carry a body
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -91,6 +94,7 @@ class JobServerHandler(ExtensionHandlerMixin, APIHandler):
     auth_resource = "jobserver"
     _chunks: bytearray | None = None
     _refused: JobServerError | None = None
+    _drained = 0
 
     def body_limit(self) -> int:
         """The most bytes this request's body may have (0: no limit); small by default,
@@ -126,20 +130,48 @@ class JobServerHandler(ExtensionHandlerMixin, APIHandler):
         return f"{self.request.method} {self.request.path.rsplit(API_PREFIX, 1)[-1]}"
 
     async def data_received(self, chunk: bytes) -> None:
-        """Collect a JSON body, answering 413 the moment it passes the limit (the rest
-        of the body is then not read: the connection closes after the answer)."""
-        if self._chunks is None or self._refused is not None:
+        """Collect a JSON body, answering 413 the moment it passes the limit."""
+        if self._refused is not None:
+            await self.drain(chunk)
+            return
+        if self._chunks is None:
             return
         self._chunks += chunk
         limit = self.body_limit()
         if limit and len(self._chunks) > limit:
-            self._chunks = None
             try:
-                check_body_size(limit + 1, limit, self._operation())
+                check_body_size(len(self._chunks), limit, self._operation())
             except JobServerError as exc:
-                self._refused = exc
-                self.set_header("Connection", "close")
-                self.send_error(exc.status, exc_info=(type(exc), exc, None))
+                await self.refuse_body(exc)
+
+    async def refuse_body(self, exc: JobServerError) -> None:
+        """Answer ``exc`` now, while the body is still coming, and keep nothing of it.
+
+        The rest of the body is read and dropped (up to :data:`DRAIN` bytes) rather than
+        left unread: closing a connection with unread data resets it, and the client
+        would lose the answer it was sent. The handler's method then does not run.
+        """
+        self._refused = exc
+        self._chunks = None
+        payload = json.dumps({"error": exc.code, "message": exc.message}).encode()
+        self.clear()
+        self.set_status(exc.status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Content-Length", str(len(payload)))
+        self.set_header("Connection", "close")
+        self.write(payload)
+        setattr(self, self.request.method.lower(), self._answered)  # type: ignore[union-attr]
+        with contextlib.suppress(StreamClosedError):
+            await self.flush()
+
+    async def drain(self, chunk: bytes) -> None:
+        self._drained += len(chunk)
+        if self._drained > DRAIN and not self._finished:
+            self.finish()  # enough: the connection closes
+
+    async def _answered(self, *args: Any, **kwargs: Any) -> None:
+        if not self._finished:
+            self.finish()
 
     @property
     def user(self) -> User:
