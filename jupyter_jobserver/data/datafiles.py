@@ -37,6 +37,7 @@ import threading
 import time
 import unicodedata
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from traitlets import Bool, Int, List, Unicode
@@ -65,6 +66,9 @@ _RESERVED = {
 _HIDDEN = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 _BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 _SAFE_USER = re.compile(r"[^A-Za-z0-9._-]")
+#: a legacy folder name with an escape of more than two hex digits, or one followed by a
+#: hex digit: it may stand for more than one user name
+_AMBIGUOUS_LEGACY = re.compile(r"%[0-9A-F]{3}")
 #: the part of a multipart body whose form field is named exactly "file"
 _FILE_FIELD = re.compile(r'^content-disposition:[^\r\n]*;\s*name="file"(;|\s*$)', re.MULTILINE)
 FORMATS = {
@@ -179,7 +183,33 @@ class DataFiles(LoggingConfigurable):
         """(folder, shared, writable) in the order names are looked up."""
         if not self.per_user:
             return [(self.root, False, True)]
-        return [(self.root / _folder_name(user.name), False, True), (self.root, True, user.admin)]
+        own = self.root / _folder_name(user.name)
+        self._migrate(user.name, own)
+        return [(own, False, True), (self.root, True, user.admin)]
+
+    def _migrate(self, user: str, own: pathlib.Path) -> None:
+        """Move a folder named by the earlier scheme (``%`` and the code point in hex of
+        no fixed width, which two users could share) to the user's folder, when that
+        name can only have been this user's. An ambiguous one is left for an
+        administrator to move, and the log says so."""
+        legacy = _legacy_folder_name(user)
+        if legacy == own.name or own.exists():
+            return
+        old = self.root / legacy
+        if not old.is_dir():
+            return
+        if _AMBIGUOUS_LEGACY.search(legacy):
+            self.log.warning(
+                "jobserver: the datafile folder %s may belong to %r or to another user; "
+                "move it to %s if it is theirs",
+                old,
+                user,
+                own,
+            )
+            return
+        with contextlib.suppress(FileNotFoundError, FileExistsError, OSError):
+            old.rename(own)
+            self.log.info("jobserver: moved the datafile folder %s to %s", old, own)
 
     def locate(
         self, user: User, name: str, *, for_writing: bool = False, shared: bool = False
@@ -251,7 +281,15 @@ class DataFiles(LoggingConfigurable):
 
     async def info(self, user: User, name: str) -> dict[str, Any]:
         location = await asyncio.to_thread(self.existing, user, name)
-        return await asyncio.to_thread(self.describe, location.path, location.shared)
+        with _gone_is_not_found(name):
+            return await asyncio.to_thread(self.describe, location.path, location.shared)
+
+    async def open(self, user: User, name: str) -> tuple[Location, Any]:
+        """A datafile, open for reading in binary (the caller closes it): once open, a
+        delete racing the read no longer matters."""
+        location = await asyncio.to_thread(self.existing, user, name)
+        with _gone_is_not_found(name):
+            return location, await asyncio.to_thread(location.path.open, "rb")
 
     def describe(
         self, path: pathlib.Path, shared: bool = False, digest: str | None = None
@@ -289,14 +327,16 @@ class DataFiles(LoggingConfigurable):
         if fmt not in FORMATS or fmt == "raw":
             raise InvalidRequest(f"format must be one of: {', '.join(FORMATS)}, not {fmt!r}")
         location = await asyncio.to_thread(self.existing, user, name)
-        size = location.path.stat().st_size
+        with _gone_is_not_found(name):
+            size = location.path.stat().st_size
         if size > self.max_convert_size:
             raise TooLarge(
                 f"{name} is {size:,} bytes; files over {self.max_convert_size:,} bytes are not "
                 "converted (read it with format=raw)"
             )
         try:
-            return FORMATS[fmt], await asyncio.to_thread(_convert, location.path, fmt)
+            with _gone_is_not_found(name):
+                return FORMATS[fmt], await asyncio.to_thread(_convert, location.path, fmt)
         except ValueError as exc:  # bad JSON, a broken CSV, an empty file, text that is not UTF-8
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InvalidRequest(
@@ -426,7 +466,8 @@ class DataFiles(LoggingConfigurable):
             raise PermissionDenied(
                 f"{name} is a shared datafile; only administrators may delete it"
             )
-        await asyncio.to_thread(location.path.unlink)
+        with _gone_is_not_found(name):  # another delete came first
+            await asyncio.to_thread(location.path.unlink)
 
     async def delete_all(self, user: User) -> int:
         """Delete every datafile in the user's own folder."""
@@ -697,9 +738,30 @@ def _source_file(root: pathlib.Path, path: str, allow_hidden: bool) -> pathlib.P
 
 
 def _folder_name(user: str) -> str:
-    """A user's folder name: safe characters only, and never ``.``, ``..`` or hidden."""
+    """A user's folder name: safe characters as they are, every other one as the
+    ``%XX`` bytes of its UTF-8 (``%`` included), so that no two users share one; never
+    ``.``, ``..``, hidden or empty."""
+    name = _SAFE_USER.sub(_escape, user) or "%"
+    return "%2E" + name[1:] if name.startswith(".") else name
+
+
+def _escape(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8", "surrogatepass"))
+
+
+def _legacy_folder_name(user: str) -> str:
+    """The folder name of earlier versions (the code point in hex, of no fixed width)."""
     name = _SAFE_USER.sub(lambda m: f"%{ord(m.group()):02X}", user) or "%00"
     return "%2E" + name[1:] if name.startswith(".") else name
+
+
+@contextlib.contextmanager
+def _gone_is_not_found(name: str) -> Iterator[None]:
+    """A datafile deleted between finding it and reading it was not found."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise NotFound(f"no datafile named {name!r}") from None
 
 
 def _convert(path: pathlib.Path, fmt: str) -> bytes:

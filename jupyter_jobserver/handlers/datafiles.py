@@ -122,10 +122,10 @@ class DataFileHandler(JobServerHandler):
             self.send(await files.info(self.user, name))
             return
         if fmt == "raw":
-            location = await asyncio.to_thread(files.existing, self.user, name)
+            location, opened = await files.open(self.user, name)
             self.set_header("Content-Type", FORMATS["raw"])
             self.set_header("Content-Disposition", attachment(location.name))
-            with location.path.open("rb") as f:
+            with opened as f:
                 while chunk := await asyncio.to_thread(f.read, 1 << 20):
                     self.write(chunk)
                     await self.flush()
