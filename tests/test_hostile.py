@@ -321,3 +321,47 @@ async def test_a_chunked_body_is_refused_once_it_passes_the_limit(
     assert status == 413
     assert body["error"] == "too_large"
     assert sent < 64 << 20  # answered long before the body (64 MiB) was all sent
+
+
+# --- a worker killed mid-job ------------------------------------------------------------------
+
+
+def _wait_gone(pid: int, timeout: float = 30) -> bool:
+    """Wait for process ``pid`` to end (a pidfd is readable once it has), or be a zombie."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if select.select([fd], [], [], timeout)[0]:
+            return True
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    finally:
+        os.close(fd)
+
+
+async def test_a_worker_killed_mid_job_leaves_no_process_behind(
+    api: Api, jobserver: Any, tmp_path: pathlib.Path
+) -> None:
+    import signal
+
+    # children in sessions of their own: a process group kill would not reach them
+    created = await api.post("jobs", {"script": "spawn_children", "run": True})
+    job_id = created.json["id"]
+    await api.wait_until(job_id, "running")
+    follower = await api.get(f"jobs/{job_id}/output/stdout")
+    while not follower.text.strip():  # the pids come as the first line; follow the output
+        await api.get(f"jobs/{job_id}", params={"wait": 0.5})
+        follower = await api.get(f"jobs/{job_id}/output/stdout")
+    spawned = [int(p) for p in follower.text.split()]
+    for worker in jobserver.jobs.executor.worker_pids():  # the idle one is replaced too
+        os.kill(worker, signal.SIGKILL)  # as the out-of-memory killer would
+    job = await api.wait(job_id)
+    assert job["status"] == "failed"
+    assert job["error"]["type"] == "WorkerDied"
+    for pid in spawned:
+        assert await asyncio.to_thread(_wait_gone, pid), f"process {pid} outlived its worker"
+    await assert_all_free(api, tmp_path)

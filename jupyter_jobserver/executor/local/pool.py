@@ -5,7 +5,8 @@ order they were submitted, each when a worker is free and enough cores are: a ta
 needs more cores than are free holds the ones behind it, so big jobs are not starved.
 
 A worker that crashes fails only the task it was running and is replaced; cancel and
-timeout kill the worker's whole process tree and replace it too.
+timeout kill the worker's whole process tree and replace it too. Each worker runs under
+a :mod:`.reaper`, so whatever its job started dies with it however the worker dies.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from traitlets import Dict, Float, Int, List, Unicode, default
 
-from ...runtime.proctree import kill_tree
+from ...runtime.proctree import children, kill_tree
 from ...serialize import DeferredJSON
 from ...vocabulary import error_record
 from ..base import Executor, Outcome, Task
@@ -183,8 +184,13 @@ class LocalExecutor(Executor):
         return {"kind": "local", "cores": self.cores, "workers": self.worker_count}
 
     def worker_pids(self) -> list[int]:
-        """Process ids of the workers alive now (each is replaced when it dies)."""
-        return [worker.pid for worker in self._workers]
+        """Process ids of the workers alive now (each is replaced when it dies); each
+        runs under a reaper (:mod:`.reaper`), whose child it is."""
+        pids = []
+        for worker in self._workers:
+            below = children(worker.pid)
+            pids.append(below[0] if below else worker.pid)
+        return pids
 
     async def stage(self, task: Task) -> None:
         """A large payload goes to the worker as a file in the job's folder, written off
@@ -271,6 +277,9 @@ class LocalExecutor(Executor):
         parent, child = socket.socketpair()
         life_read, life_write = os.pipe()
         cmd = [
+            self.python,
+            "-m",
+            "jupyter_jobserver.executor.local.reaper",  # the job's processes die with it
             self.python,
             "-m",
             "jupyter_jobserver.executor.local.worker",
