@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections import defaultdict
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from traitlets.config import LoggingConfigurable
@@ -70,6 +72,7 @@ class JobManager(LoggingConfigurable):
         )
         self._started = asyncio.Event()
         self.broken: str | None = None
+        self._creating: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # --- start and stop -----------------------------------------------------------------
 
@@ -150,19 +153,38 @@ class JobManager(LoggingConfigurable):
         }
         lifecycle = self.lifecycle
         if not request.run:
-            await self.store.write(self.store.store.insert_job, job)
+            async with self._counted(user):
+                await self.store.write(self.store.store.insert_job, job)
             lifecycle.announce(job["id"], None, job["status"], job)
             return job
-        self.policy.check_active(user, lifecycle.active_count(user.name))
         job["status"] = Status.queued.value
         job["queued"] = now
         with self.events.subscribe(job["id"]) as subscription:
-            # the record is written before the executor sees the job: none runs unrecorded
-            active, _ = await lifecycle.enqueue(job, insert=True)
+            async with self._counted(user):
+                # no await between the check and enqueue's reservation: the limit holds
+                self.policy.check_active(user, lifecycle.active_count(user.name))
+                # the record is written before the executor sees it: none runs unrecorded
+                active, _ = await lifecycle.enqueue(job, insert=True)
             job = {**active.job, "result": None}
             if not wait:
                 return job
             return await self._until(user, subscription, job, set(FINISHED), wait)
+
+    @contextlib.asynccontextmanager
+    async def _counted(self, user: User) -> AsyncIterator[None]:
+        """Hold the user's total-jobs limit across a job's first write: the jobs are
+        counted in the store, and one user's creations are taken one at a time while
+        the limit is on, so that concurrent requests cannot outrun it."""
+        if not self.policy.limits(user).max_jobs:
+            yield
+            return
+        async with self._creating[user.name]:
+            mine = parse_filter({"owner": user.name})
+            _, total = await self.store.read(
+                self.store.store.find_jobs, mine, [("created", -1)], 1, 0
+            )
+            self.policy.check_total(user, total)
+            yield
 
     async def get(self, user: User, job_id: str, *, result: bool = True) -> dict:
         """A job the user may see (their own, a public one, or any for an admin)."""
