@@ -24,6 +24,7 @@ from typing import Any
 
 from traitlets.config import LoggingConfigurable
 
+from ..disclosure import job_view, may_read_stream
 from ..errors import Conflict, InvalidRequest, NotFound, PermissionDenied, Unavailable
 from ..executor import Executor
 from ..limits import check_json
@@ -192,7 +193,7 @@ class JobManager(LoggingConfigurable):
         job = await self.store.read(self.store.store.get_job, job_id, result=result, raw=True)
         if job is None or not user.may_see(job):
             raise NotFound(f"no job with id {job_id!r}")
-        return job
+        return job_view(user, job)
 
     async def wait(self, user: User, job_id: str, timeout: float, until: str | None = None) -> dict:
         """The job once it has finished (or reached status ``until``, e.g. ``running``),
@@ -227,7 +228,7 @@ class JobManager(LoggingConfigurable):
             if status in targets or status == "deleted":
                 carried = event.get("job")
                 if carried is not None and "result" in carried:
-                    return carried
+                    return job_view(user, carried)
                 break
         return await self.get(user, job["id"])
 
@@ -252,9 +253,10 @@ class JobManager(LoggingConfigurable):
         where = parse_filter(request.filter) if request.filter else None
         where = narrowed(where, user.visible_filter())
         sort = parse_sort(request.sort)
-        return await self.store.read(
+        jobs, total = await self.store.read(
             self.store.store.find_jobs, where, sort, request.limit, request.offset
         )
+        return [job_view(user, job) for job in jobs], total
 
     # --- change -------------------------------------------------------------------------
 
@@ -382,6 +384,10 @@ class JobManager(LoggingConfigurable):
         ``limit`` bytes, ending on a whole character)."""
         job = await self.get(user, job_id, result=False)
         check_stream(stream)
+        if not may_read_stream(user, job, stream):
+            raise PermissionDenied(
+                f"only the owner of job {job_id} and administrators may read its {stream}"
+            )
         if offset < 0:
             raise InvalidRequest("offset must be 0 or more")
         complete = job["status"] in FINISHED
@@ -401,7 +407,7 @@ class JobManager(LoggingConfigurable):
         ends at) and finally ``end`` with the finished job.
         """
         with self.events.subscribe(job_id) as subscription:
-            job: dict[str, Any] = self._live(await self.get(user, job_id, result=False))
+            job: dict[str, Any] = self._live(user, await self.get(user, job_id, result=False))
             yield {"event": "status", "job": job}
             if job.get("progress") and job["status"] not in FINISHED:
                 yield {"event": "progress", "progress": job["progress"]}
@@ -410,7 +416,8 @@ class JobManager(LoggingConfigurable):
             poll = self.lifecycle.output_poll_interval
             while True:
                 async for event in output.new_output():
-                    yield event
+                    if may_read_stream(user, job, event.get("stream", "")):
+                        yield event
                 if finished:
                     break
                 change = await subscription.get(poll)
@@ -423,7 +430,7 @@ class JobManager(LoggingConfigurable):
                     elif change["event"] == "status":
                         finished = change["status"] in FINISHED
                         if not finished:
-                            job = self._live(await self.get(user, job_id, result=False))
+                            job = self._live(user, await self.get(user, job_id, result=False))
                             yield {"event": "status", "job": job}
                     change = subscription.get_nowait()
             try:
@@ -432,12 +439,12 @@ class JobManager(LoggingConfigurable):
                 final = None
             yield {"event": "end", "job": final}
 
-    def _live(self, job: dict[str, Any]) -> dict[str, Any]:
+    def _live(self, user: User, job: dict[str, Any]) -> dict[str, Any]:
         """The record as it is now: a queued or running job's latest change (it started,
         it reported progress) may still be on its way to the store; a subscriber is told
         the job's state as it is, not as it was."""
         active = self.lifecycle.get(job["id"])
-        return {**job, **active.job} if active is not None else job
+        return job_view(user, {**job, **active.job}) if active is not None else job
 
     async def watch(self, user: User) -> AsyncGenerator[dict[str, Any], None]:
         """Status changes of every job the user may see, as they happen (never ends)."""
