@@ -365,3 +365,47 @@ async def test_a_worker_killed_mid_job_leaves_no_process_behind(
     for pid in spawned:
         assert await asyncio.to_thread(_wait_gone, pid), f"process {pid} outlived its worker"
     await assert_all_free(api, tmp_path)
+
+
+# --- load ---------------------------------------------------------------------------------
+
+
+async def test_fifty_clients_at_once_get_no_errors(
+    api: Api, jobserver: Any, tmp_path: pathlib.Path
+) -> None:
+    """A short load test, bounded by work rather than time: of 50 clients at once, 25
+    create and run a job, read it, list and query, and 25 read lists; every answer is a
+    success. (The full form, with memory, is benchmarks/bench_load.py.)"""
+
+    async def client(i: int) -> list[int]:
+        codes = []
+        created = await api.post(
+            "jobs", {"script": "echo", "kwargs": {"text": f"c{i}"}, "run": True, "tags": [f"c{i}"]}
+        )
+        codes.append(created.code)
+        job_id = created.json["id"]
+        done = await api.get(f"jobs/{job_id}", params={"wait": 60})
+        codes.append(done.code)
+        assert done.json["status"] == "succeeded", done.json
+        codes.append((await api.get("jobs", params={"tag": f"c{i}"})).code)
+        codes.append((await api.post("jobs/query", {"filter": {"tags": f"c{i}"}})).code)
+        codes.append((await api.get(f"jobs/{job_id}/output/stdout")).code)
+        return codes
+
+    jobserver.jobs.policy.max_active_jobs_per_user = 0  # 50 at once
+    results = await asyncio.gather(
+        *(client(i) for i in range(25)), *(_reader(api) for _ in range(25))
+    )
+    assert all(200 <= code < 300 for codes in results for code in codes), results
+    assert (await api.get("jobs")).json["total"] == 25
+    jobserver.jobs.policy.max_active_jobs_per_user = LIMIT
+    await assert_all_free(api, tmp_path)
+
+
+async def _reader(api: Api) -> list[int]:
+    return [
+        (await api.get("jobs")).code,
+        (await api.get("scripts")).code,
+        (await api.get("datafiles")).code,
+        (await api.get("data")).code,
+    ]
