@@ -49,6 +49,9 @@ async def assert_all_free(api: Api, tmp_path: pathlib.Path) -> None:
         assert created.code == 201, created  # the limit counter was not left taken
         ids.append(created.json["id"])
     try:
+        over = await api.post("jobs", {"script": "echo", "kwargs": {"text": "x"}, "run": True})
+        assert over.code == 429, over  # the limit is live: exactly two were free
+        assert "max_active_jobs_per_user" in over.json["message"]
         for job_id in ids:
             job = await api.wait_until(job_id, "running", 60)
             assert job["status"] == "running", job  # a worker was free for it
