@@ -69,12 +69,18 @@ async def test_a_folder_of_the_earlier_naming_is_found_again(
     users: dict[str, Api], jobserver: Any
 ) -> None:
     root = pathlib.Path(jobserver.datafiles.data_dir)
-    legacy = root / "jos%E9"  # what josé's folder was called before
+    legacy = root / "jos%E9"  # what josé's folder was called before, under data/
     legacy.mkdir(parents=True)
     (legacy / "old.csv").write_bytes(b"x\n1\n")
     listed = (await users["josé"].get("datafiles")).json["datafiles"]
     assert [f["name"] for f in listed] == ["old.csv"]
     assert not legacy.exists()
+    assert (pathlib.Path(jobserver.datafiles.user_dirs) / "jos%C3%A9" / "old.csv").exists()
+    # an earlier folder under data/ with today's name moves out of the Jupyter root too
+    (root / "plain").mkdir()
+    (root / "plain" / "p.csv").write_bytes(b"x\n1\n")
+    assert (await users["plain"].get("datafiles/p.csv")).code == 200
+    assert not (root / "plain").exists()
     # a legacy name that two users could have had is not handed to either of them
     ambiguous = root / "%4301"
     ambiguous.mkdir()
@@ -99,3 +105,33 @@ async def test_reading_a_file_while_it_is_deleted_answers_404_not_500(
         assert read.code in (200, 404), (round_, read)
         if read.code == 404:
             assert "racy.csv" in read.json["message"]
+
+
+async def test_private_datafiles_are_out_of_reach_of_the_contents_api(
+    users: dict[str, Api],
+    http_server_client: Any,
+    jp_base_url: str,
+    jobserver: Any,
+    jp_root_dir: pathlib.Path,
+) -> None:
+    from tornado.httpclient import HTTPClientError
+
+    assert (await users["plain"].put("datafiles/private.csv", raw=b"a\n1\n")).code == 201
+    stored = pathlib.Path(jobserver.datafiles.user_dirs) / "plain" / "private.csv"
+    assert stored.exists()
+    assert jp_root_dir.resolve() not in stored.resolve().parents  # not under the root
+    headers = {"Authorization": "token t-cjk"}  # another user, through Jupyter's own API
+
+    async def contents(path: str) -> int:
+        try:
+            answer = await http_server_client.fetch(
+                f"{jp_base_url}api/contents/{path}", headers=headers
+            )
+        except HTTPClientError as exc:
+            return exc.code
+        return int(answer.code)
+
+    (jp_root_dir / "visible.txt").write_text("anyone")
+    assert await contents("visible.txt") == 200  # the Contents API answers this user
+    for path in ("data/plain/private.csv", "data/plain"):
+        assert await contents(path) == 404

@@ -32,6 +32,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import stat as _stat
 import threading
 import time
@@ -124,8 +125,16 @@ class DataFiles(LoggingConfigurable):
 
     per_user = Bool(
         False,
-        help="Each user has a folder of their own under the data folder (multi-user servers).",
+        help="Each user has a folder of their own (multi-user servers), under `user_dirs`.",
     )
+
+    user_dirs = Unicode(
+        "",
+        help="Where each user's own datafiles live on a server with several users: one "
+        "folder per user under it. Empty: under data_dir. With several users the job "
+        "server uses <state_dir>/datafiles, outside the Jupyter root, so that Jupyter's "
+        "Contents API (which knows no owners) cannot reach other users' private files.",
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -183,33 +192,43 @@ class DataFiles(LoggingConfigurable):
         """(folder, shared, writable) in the order names are looked up."""
         if not self.per_user:
             return [(self.root, False, True)]
-        own = self.root / _folder_name(user.name)
+        base = pathlib.Path(self.user_dirs) if self.user_dirs else self.root
+        own = base / _folder_name(user.name)
         self._migrate(user.name, own)
         return [(own, False, True), (self.root, True, user.admin)]
 
     def _migrate(self, user: str, own: pathlib.Path) -> None:
-        """Move a folder named by the earlier scheme (``%`` and the code point in hex of
-        no fixed width, which two users could share) to the user's folder, when that
+        """Move the user's folder from where earlier versions kept it: under data_dir
+        (when `user_dirs` is elsewhere), and named by the earlier scheme (``%`` and the
+        code point in hex, of no fixed width, which two users could share) when that
         name can only have been this user's. An ambiguous one is left for an
         administrator to move, and the log says so."""
+        if own.exists():
+            return
         legacy = _legacy_folder_name(user)
-        if legacy == own.name or own.exists():
-            return
-        old = self.root / legacy
-        if not old.is_dir():
-            return
-        if _AMBIGUOUS_LEGACY.search(legacy):
-            self.log.warning(
-                "jobserver: the datafile folder %s may belong to %r or to another user; "
-                "move it to %s if it is theirs",
-                old,
-                user,
-                own,
-            )
-            return
-        with contextlib.suppress(FileNotFoundError, FileExistsError, OSError):
-            old.rename(own)
+        candidates = [self.root / own.name] if own.parent != self.root else []
+        if legacy != own.name:
+            candidates.append(self.root / legacy)
+        for old in candidates:
+            if not old.is_dir():
+                continue
+            if old.name == legacy and _AMBIGUOUS_LEGACY.search(legacy):
+                self.log.warning(
+                    "jobserver: the datafile folder %s may belong to %r or to another "
+                    "user; move it to %s if it is theirs",
+                    old,
+                    user,
+                    own,
+                )
+                continue
+            try:
+                own.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(old), str(own))
+            except OSError as exc:
+                self.log.warning("jobserver: could not move %s to %s: %s", old, own, exc)
+                continue
             self.log.info("jobserver: moved the datafile folder %s to %s", old, own)
+            return
 
     def locate(
         self, user: User, name: str, *, for_writing: bool = False, shared: bool = False
@@ -486,11 +505,10 @@ class DataFiles(LoggingConfigurable):
     def remove_stale_uploads(self) -> int:
         """Remove temporary files of uploads a crash cut off."""
         removed = 0
-        folders = (
-            [self.root, *(p for p in self.root.iterdir() if p.is_dir())]
-            if self.root.is_dir()
-            else []
-        )
+        folders = []
+        for base in dict.fromkeys([self.root, pathlib.Path(self.user_dirs or self.root)]):
+            if base.is_dir():
+                folders += [base, *(p for p in base.iterdir() if p.is_dir())]
         cutoff = time.time() - STALE_UPLOAD_SECONDS
         for folder in folders:
             for entry in os.scandir(folder):
