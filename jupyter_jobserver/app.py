@@ -200,6 +200,9 @@ class JobServerApp(ExtensionApp):
         self.datafiles = DataFiles(parent=self, per_user=not self.single_user)
         if not self.datafiles.data_dir:
             self.datafiles.data_dir = os.path.join(self.server.root_dir, "data")
+        if self.datafiles.per_user and not self.datafiles.user_dirs:
+            # outside the Jupyter root: the Contents API cannot reach others' files
+            self.datafiles.user_dirs = os.path.join(self.state_dir, "datafiles")
         self.documents = DataDocuments(self.store_runner, parent=self)
         self.jobs = JobManager(
             parent=self,

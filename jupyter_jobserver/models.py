@@ -52,7 +52,7 @@ DataBinding = Annotated[
 #: no control characters (C0, DEL or C1) in a tag or a name
 PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
 Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG_LENGTH, pattern=PRINTABLE)]
-Timeout = Annotated[float, Field(gt=0)]
+Timeout = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class JobCreate(_Model):

@@ -139,7 +139,8 @@ async def test_each_user_has_a_datafile_folder_and_shares_the_top_one(
     data = pathlib.Path(jobserver.datafiles.data_dir)
     (data / "shared.csv").write_text("value\n1\n2\n")
     assert (await alice.put("datafiles/mine.csv", raw=b"value\n10\n")).code == 201
-    assert (data / "alice" / "mine.csv").exists()
+    assert (pathlib.Path(jobserver.datafiles.user_dirs) / "alice" / "mine.csv").exists()
+    assert not (data / "alice").exists()  # out of the Contents API's reach
     alice_files = {f["name"]: f["shared"] for f in (await alice.get("datafiles")).json["datafiles"]}
     assert alice_files == {"mine.csv": False, "shared.csv": True}
     bob_files = [f["name"] for f in (await bob.get("datafiles")).json["datafiles"]]

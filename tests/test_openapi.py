@@ -31,3 +31,18 @@ def test_every_route_and_method_is_documented_and_nothing_else() -> None:
     }
     documented = {path: {m for m in METHODS if m in item} for path, item in spec.items()}
     assert served == documented
+
+
+def test_every_operation_documents_the_answers_every_handler_can_give() -> None:
+    """Jupyter's authentication (401, 403) and an unavailable server (503) on every
+    operation; a bad or too large body (400, 413) on every one that takes a body."""
+    spec = yaml.safe_load(SPEC.read_text())["paths"]
+    for path, item in spec.items():
+        for method in METHODS:
+            if method not in item:
+                continue
+            codes = set(item[method]["responses"])
+            expected = {"401", "403", "503"}
+            if method != "get":
+                expected |= {"400", "413"}
+            assert expected <= codes, (method, path, sorted(expected - codes))

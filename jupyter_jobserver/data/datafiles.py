@@ -32,11 +32,13 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import stat as _stat
 import threading
 import time
 import unicodedata
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from traitlets import Bool, Int, List, Unicode
@@ -65,6 +67,9 @@ _RESERVED = {
 _HIDDEN = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 _BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 _SAFE_USER = re.compile(r"[^A-Za-z0-9._-]")
+#: a legacy folder name with an escape of more than two hex digits, or one followed by a
+#: hex digit: it may stand for more than one user name
+_AMBIGUOUS_LEGACY = re.compile(r"%[0-9A-F]{3}")
 #: the part of a multipart body whose form field is named exactly "file"
 _FILE_FIELD = re.compile(r'^content-disposition:[^\r\n]*;\s*name="file"(;|\s*$)', re.MULTILINE)
 FORMATS = {
@@ -120,8 +125,16 @@ class DataFiles(LoggingConfigurable):
 
     per_user = Bool(
         False,
-        help="Each user has a folder of their own under the data folder (multi-user servers).",
+        help="Each user has a folder of their own (multi-user servers), under `user_dirs`.",
     )
+
+    user_dirs = Unicode(
+        "",
+        help="Where each user's own datafiles live on a server with several users: one "
+        "folder per user under it. Empty: under data_dir. With several users the job "
+        "server uses <state_dir>/datafiles, outside the Jupyter root, so that Jupyter's "
+        "Contents API (which knows no owners) cannot reach other users' private files.",
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -179,7 +192,43 @@ class DataFiles(LoggingConfigurable):
         """(folder, shared, writable) in the order names are looked up."""
         if not self.per_user:
             return [(self.root, False, True)]
-        return [(self.root / _folder_name(user.name), False, True), (self.root, True, user.admin)]
+        base = pathlib.Path(self.user_dirs) if self.user_dirs else self.root
+        own = base / _folder_name(user.name)
+        self._migrate(user.name, own)
+        return [(own, False, True), (self.root, True, user.admin)]
+
+    def _migrate(self, user: str, own: pathlib.Path) -> None:
+        """Move the user's folder from where earlier versions kept it: under data_dir
+        (when `user_dirs` is elsewhere), and named by the earlier scheme (``%`` and the
+        code point in hex, of no fixed width, which two users could share) when that
+        name can only have been this user's. An ambiguous one is left for an
+        administrator to move, and the log says so."""
+        if own.exists():
+            return
+        legacy = _legacy_folder_name(user)
+        candidates = [self.root / own.name] if own.parent != self.root else []
+        if legacy != own.name:
+            candidates.append(self.root / legacy)
+        for old in candidates:
+            if not old.is_dir():
+                continue
+            if old.name == legacy and _AMBIGUOUS_LEGACY.search(legacy):
+                self.log.warning(
+                    "jobserver: the datafile folder %s may belong to %r or to another "
+                    "user; move it to %s if it is theirs",
+                    old,
+                    user,
+                    own,
+                )
+                continue
+            try:
+                own.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(old), str(own))
+            except OSError as exc:
+                self.log.warning("jobserver: could not move %s to %s: %s", old, own, exc)
+                continue
+            self.log.info("jobserver: moved the datafile folder %s to %s", old, own)
+            return
 
     def locate(
         self, user: User, name: str, *, for_writing: bool = False, shared: bool = False
@@ -251,7 +300,15 @@ class DataFiles(LoggingConfigurable):
 
     async def info(self, user: User, name: str) -> dict[str, Any]:
         location = await asyncio.to_thread(self.existing, user, name)
-        return await asyncio.to_thread(self.describe, location.path, location.shared)
+        with _gone_is_not_found(name):
+            return await asyncio.to_thread(self.describe, location.path, location.shared)
+
+    async def open(self, user: User, name: str) -> tuple[Location, Any]:
+        """A datafile, open for reading in binary (the caller closes it): once open, a
+        delete racing the read no longer matters."""
+        location = await asyncio.to_thread(self.existing, user, name)
+        with _gone_is_not_found(name):
+            return location, await asyncio.to_thread(location.path.open, "rb")
 
     def describe(
         self, path: pathlib.Path, shared: bool = False, digest: str | None = None
@@ -289,14 +346,16 @@ class DataFiles(LoggingConfigurable):
         if fmt not in FORMATS or fmt == "raw":
             raise InvalidRequest(f"format must be one of: {', '.join(FORMATS)}, not {fmt!r}")
         location = await asyncio.to_thread(self.existing, user, name)
-        size = location.path.stat().st_size
+        with _gone_is_not_found(name):
+            size = location.path.stat().st_size
         if size > self.max_convert_size:
             raise TooLarge(
                 f"{name} is {size:,} bytes; files over {self.max_convert_size:,} bytes are not "
                 "converted (read it with format=raw)"
             )
         try:
-            return FORMATS[fmt], await asyncio.to_thread(_convert, location.path, fmt)
+            with _gone_is_not_found(name):
+                return FORMATS[fmt], await asyncio.to_thread(_convert, location.path, fmt)
         except ValueError as exc:  # bad JSON, a broken CSV, an empty file, text that is not UTF-8
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InvalidRequest(
@@ -426,7 +485,8 @@ class DataFiles(LoggingConfigurable):
             raise PermissionDenied(
                 f"{name} is a shared datafile; only administrators may delete it"
             )
-        await asyncio.to_thread(location.path.unlink)
+        with _gone_is_not_found(name):  # another delete came first
+            await asyncio.to_thread(location.path.unlink)
 
     async def delete_all(self, user: User) -> int:
         """Delete every datafile in the user's own folder."""
@@ -445,11 +505,10 @@ class DataFiles(LoggingConfigurable):
     def remove_stale_uploads(self) -> int:
         """Remove temporary files of uploads a crash cut off."""
         removed = 0
-        folders = (
-            [self.root, *(p for p in self.root.iterdir() if p.is_dir())]
-            if self.root.is_dir()
-            else []
-        )
+        folders = []
+        for base in dict.fromkeys([self.root, pathlib.Path(self.user_dirs or self.root)]):
+            if base.is_dir():
+                folders += [base, *(p for p in base.iterdir() if p.is_dir())]
         cutoff = time.time() - STALE_UPLOAD_SECONDS
         for folder in folders:
             for entry in os.scandir(folder):
@@ -697,9 +756,30 @@ def _source_file(root: pathlib.Path, path: str, allow_hidden: bool) -> pathlib.P
 
 
 def _folder_name(user: str) -> str:
-    """A user's folder name: safe characters only, and never ``.``, ``..`` or hidden."""
+    """A user's folder name: safe characters as they are, every other one as the
+    ``%XX`` bytes of its UTF-8 (``%`` included), so that no two users share one; never
+    ``.``, ``..``, hidden or empty."""
+    name = _SAFE_USER.sub(_escape, user) or "%"
+    return "%2E" + name[1:] if name.startswith(".") else name
+
+
+def _escape(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8", "surrogatepass"))
+
+
+def _legacy_folder_name(user: str) -> str:
+    """The folder name of earlier versions (the code point in hex, of no fixed width)."""
     name = _SAFE_USER.sub(lambda m: f"%{ord(m.group()):02X}", user) or "%00"
     return "%2E" + name[1:] if name.startswith(".") else name
+
+
+@contextlib.contextmanager
+def _gone_is_not_found(name: str) -> Iterator[None]:
+    """A datafile deleted between finding it and reading it was not found."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise NotFound(f"no datafile named {name!r}") from None
 
 
 def _convert(path: pathlib.Path, fmt: str) -> bytes:

@@ -25,6 +25,7 @@ from ..data.datafiles import DataFiles
 from ..data.documents import DataDocuments
 from ..errors import InvalidRequest, JobServerError, Unavailable
 from ..jobs import JobManager
+from ..limits import SMALL_BODY, check_body_size, check_json
 from ..models import MAX_COUNT
 from ..scripts import ScriptRegistry
 from ..serialize import dumps_with_raw, loads_strict
@@ -52,6 +53,13 @@ _HTTP_CODES = {
 }
 
 
+def _decode(body: bytes) -> Any:
+    """Strict JSON, within the input limits of :mod:`jupyter_jobserver.limits`."""
+    value = loads_strict(body)
+    check_json(value)
+    return value
+
+
 class Services(Protocol):
     """What the handlers use of the extension app: its services, and who is asking."""
 
@@ -66,10 +74,32 @@ class Services(Protocol):
     def user_for(self, identity: Any) -> User: ...
 
 
+#: how much of a refused body is read and dropped after the answer, so that the client
+#: gets it (closing with unread data resets the connection); beyond this it closes
+DRAIN = 64 << 20
+#: methods whose request may carry a body
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@web.stream_request_body
 class JobServerHandler(ExtensionHandlerMixin, APIHandler):
-    """Base class of the job server's REST handlers."""
+    """Base class of the job server's REST handlers.
+
+    Bodies are streamed in (Tornado would otherwise read a whole body, however large,
+    before any handler code runs): a body over the operation's limit
+    (:meth:`body_limit`) is a 413 before it is read when it announces its length, and
+    as soon as the limit is passed when it comes in chunks.
+    """
 
     auth_resource = "jobserver"
+    _chunks: bytearray | None = None
+    _refused: JobServerError | None = None
+    _drained = 0
+
+    def body_limit(self) -> int:
+        """The most bytes this request's body may have (0: no limit); small by default,
+        larger for the operations that carry data."""
+        return SMALL_BODY
 
     @property
     def jobserver(self) -> Services:
@@ -81,6 +111,67 @@ class JobServerHandler(ExtensionHandlerMixin, APIHandler):
         broken = self.jobserver.jobs.broken
         if broken is not None and self.current_user:  # why, to those who are signed in
             raise Unavailable(broken)
+        if self.request.method in BODY_METHODS and not self._streams_itself():
+            self._chunks = bytearray()
+            limit = self.body_limit()
+            length = self.request.headers.get("Content-Length")
+            if length is not None and length.isdigit():
+                check_body_size(int(length), limit, self._operation())
+            # the limit is this handler's to enforce, with a JSON answer: Tornado's own
+            # would be a bare 400 (and comes only at Jupyter's 512 MiB)
+            connection: Any = self.request.connection
+            connection.set_max_body_size(1 << 62)
+
+    def _streams_itself(self) -> bool:
+        """A handler that takes its body in its own ``data_received`` (uploads)."""
+        return type(self).data_received is not JobServerHandler.data_received
+
+    def _operation(self) -> str:
+        return f"{self.request.method} {self.request.path.rsplit(API_PREFIX, 1)[-1]}"
+
+    async def data_received(self, chunk: bytes) -> None:
+        """Collect a JSON body, answering 413 the moment it passes the limit."""
+        if self._refused is not None:
+            await self.drain(chunk)
+            return
+        if self._chunks is None:
+            return
+        self._chunks += chunk
+        limit = self.body_limit()
+        if limit and len(self._chunks) > limit:
+            try:
+                check_body_size(len(self._chunks), limit, self._operation())
+            except JobServerError as exc:
+                await self.refuse_body(exc)
+
+    async def refuse_body(self, exc: JobServerError) -> None:
+        """Answer ``exc`` now, while the body is still coming, and keep nothing of it.
+
+        The rest of the body is read and dropped (up to :data:`DRAIN` bytes) rather than
+        left unread: closing a connection with unread data resets it, and the client
+        would lose the answer it was sent. The handler's method then does not run.
+        """
+        self._refused = exc
+        self._chunks = None
+        payload = json.dumps({"error": exc.code, "message": exc.message}).encode()
+        self.clear()
+        self.set_status(exc.status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Content-Length", str(len(payload)))
+        self.set_header("Connection", "close")
+        self.write(payload)
+        setattr(self, self.request.method.lower(), self._answered)  # type: ignore[union-attr]
+        with contextlib.suppress(StreamClosedError):
+            await self.flush()
+
+    async def drain(self, chunk: bytes) -> None:
+        self._drained += len(chunk)
+        if self._drained > DRAIN and not self._finished:
+            self.finish()  # enough: the connection closes
+
+    async def _answered(self, *args: Any, **kwargs: Any) -> None:
+        if not self._finished:
+            self.finish()
 
     @property
     def user(self) -> User:
@@ -90,13 +181,13 @@ class JobServerHandler(ExtensionHandlerMixin, APIHandler):
     async def json_body(self) -> Any:
         """The decoded JSON body (``None`` when empty); a 400 when it is not JSON.
         A large body is decoded in a thread, not on the event loop."""
-        body = self.request.body
+        body = bytes(self._chunks) if self._chunks is not None else self.request.body
         if not body:
             return None
         try:
             if len(body) > LARGE_BODY:
-                return await asyncio.to_thread(loads_strict, body)
-            return loads_strict(body)
+                return await asyncio.to_thread(_decode, body)
+            return _decode(body)
         except RecursionError:
             raise InvalidRequest("the request body is nested too deeply") from None
         except (ValueError, UnicodeDecodeError) as exc:

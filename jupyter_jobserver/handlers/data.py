@@ -5,6 +5,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..limits import SMALL_BODY
 from ..models import DataCreate, DataEdit, DataReplace, parse
 from .base import JobServerHandler
 
@@ -13,6 +14,9 @@ AUTH_RESOURCE = "jobserver"
 
 class DataListHandler(JobServerHandler):
     auth_resource = AUTH_RESOURCE
+
+    def body_limit(self) -> int:
+        return _document_body_limit(self)
 
     @web.authenticated
     @authorized
@@ -39,6 +43,9 @@ class DataListHandler(JobServerHandler):
 
 class DataDocumentHandler(JobServerHandler):
     auth_resource = AUTH_RESOURCE
+
+    def body_limit(self) -> int:
+        return _document_body_limit(self)
 
     @web.authenticated
     @authorized
@@ -69,3 +76,9 @@ class DataDocumentHandler(JobServerHandler):
         await self.jobserver.documents.delete(self.user, data_id)
         self.set_status(204)
         self.finish()
+
+
+def _document_body_limit(handler: JobServerHandler) -> int:
+    """A document's body: the largest document, plus room for its other fields."""
+    size = handler.jobserver.documents.max_document_size
+    return size + SMALL_BODY if size else 0

@@ -20,10 +20,6 @@ AUTH_RESOURCE = "jobserver"
 UPLOAD_READ_SIZE = 1 << 20
 #: slack on top of the file size limit for a multipart body's own headers
 MULTIPART_OVERHEAD = 1 << 20
-#: how much more of a refused body (one sent in chunks, its size unknown until it is over
-#: the limit) is read and dropped, so that the client gets the 413 and its reason: a
-#: client reads no answer before it has sent its body; beyond this the connection closes
-DRAIN = 64 << 20
 
 
 class DataFilesHandler(JobServerHandler):
@@ -90,7 +86,7 @@ class DataFileHandler(JobServerHandler):
                     f"the upload is {int(length):,} bytes; datafiles may be at most {limit:,} bytes"
                 )
         connection: Any = self.request.connection  # an HTTP1Connection while reading
-        connection.set_max_body_size(limit + MULTIPART_OVERHEAD + DRAIN if limit else 1 << 62)
+        connection.set_max_body_size(1 << 62)  # the limit is enforced here, with a reason
         _larger_reads(connection)
         self.upload = files.start_upload(
             self.user,
@@ -101,12 +97,18 @@ class DataFileHandler(JobServerHandler):
         )
 
     async def data_received(self, chunk: bytes) -> None:
+        if self._refused is not None:
+            await self.drain(chunk)  # answered already: the rest is read and dropped
+            return
         if self.upload is None or self.failure is not None:
             return  # a refused upload: the rest of the body is read and dropped
         try:
             pieces = self.multipart.feed(chunk) if self.multipart else (chunk,)
             for piece in pieces:
                 await self.upload.write(piece)
+        except TooLarge as exc:  # answered at once, not after the whole body
+            self.upload.abort()
+            await self.refuse_body(exc)
         except JobServerError as exc:
             self.failure = exc
             self.upload.abort()
@@ -120,10 +122,10 @@ class DataFileHandler(JobServerHandler):
             self.send(await files.info(self.user, name))
             return
         if fmt == "raw":
-            location = await asyncio.to_thread(files.existing, self.user, name)
+            location, opened = await files.open(self.user, name)
             self.set_header("Content-Type", FORMATS["raw"])
             self.set_header("Content-Disposition", attachment(location.name))
-            with location.path.open("rb") as f:
+            with opened as f:
                 while chunk := await asyncio.to_thread(f.read, 1 << 20):
                     self.write(chunk)
                     await self.flush()

@@ -19,6 +19,11 @@ MAX_WAIT = 300.0
 class JobsHandler(JobServerHandler):
     auth_resource = AUTH_RESOURCE
 
+    def body_limit(self) -> int:
+        if self.request.method == "POST":  # a job may carry its data inline
+            return self.jobserver.jobs.policy.max_request_size
+        return super().body_limit()
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -84,6 +89,9 @@ class JobQueryHandler(JobServerHandler):
 
 class JobHandler(JobServerHandler):
     auth_resource = AUTH_RESOURCE
+
+    def body_limit(self) -> int:  # an edit may bind inline data
+        return self.jobserver.jobs.policy.max_request_size
 
     @web.authenticated
     @authorized

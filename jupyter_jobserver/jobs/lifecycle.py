@@ -48,11 +48,7 @@ class ActiveJob:
     """A queued or running job as the life cycle holds it."""
 
     job: dict[str, Any]
-    #: the record is in the store (a new job's first write may still be on its way)
-    stored: bool = True
     started: float | None = None
-    #: the result of a job that ended before its record was first written
-    result: Any = None
 
     @property
     def owner(self) -> str:
@@ -209,39 +205,62 @@ class JobLifecycle(LoggingConfigurable):
     ) -> tuple[ActiveJob, asyncio.Future[Any] | None]:
         """Hand a queued job to the executor.
 
-        With ``insert``, the job is new: its record is written after the executor has
-        seen it, so a job that starts at once is stored as ``running`` in one write
-        instead of two (and one that fails at once, as ``failed``). The returned future
-        is that write.
+        With ``insert``, the job is new: its record is written first (and the change
+        announced), and only then is it handed to the executor, so no job ever runs
+        without a record. The job counts against its owner's limit from the first
+        moment, and is let go of on every path that does not queue it. The returned
+        future (with ``insert``) is that write, already done.
         """
         job_id = job["id"]
-        active = ActiveJob(job={k: v for k, v in job.items() if k != "result"}, stored=not insert)
-        self._active[job_id] = active
-        self._by_owner[job["owner"]].add(job_id)
-        problem = self.policy.cannot_run(active.job, self.executor.cores)
-        task: Task | None = None
-        if problem is None:
+        owner = job["owner"]
+        self._by_owner[owner].add(job_id)  # no await before this: the limit holds
+        written: asyncio.Future[Any] | None = None
+        if insert:
             try:
-                task = await self._task(active)
-            except Exception as exc:
-                message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-                problem = error_record("DataUnavailable", message)
-        if problem is None and self._active.get(job_id) is not active:
-            return active, None  # cancelled or deleted while its data was being resolved
-        if problem is not None:
-            if not insert:
+                await self.store.write(self.store.store.insert_job, job)
+            except BaseException:
+                self._discard_owned(owner, job_id)
+                raise
+            written = asyncio.get_running_loop().create_future()
+            written.set_result(None)
+        active = ActiveJob(job={k: v for k, v in job.items() if k != "result"})
+        self._active[job_id] = active
+        if insert:
+            self.announce(job_id, None, job["status"], job)
+        try:
+            problem = self.policy.cannot_run(active.job, self.executor.cores)
+            task: Task | None = None
+            if problem is None:
+                try:
+                    task = await self._task(active)
+                except Exception as exc:
+                    message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                    problem = error_record("DataUnavailable", message)
+            if problem is None and self._active.get(job_id) is not active:
+                return active, written  # cancelled or deleted while its data was resolved
+            if problem is None:
+                assert task is not None
+                try:
+                    self.executor.submit(task)  # it may start, or even end, right here
+                except Exception as exc:
+                    self.log.exception("jobserver: the executor refused job %s", job_id)
+                    problem = error_record(
+                        "NotQueued", f"the executor could not take the job: {exc}"
+                    )
+            if problem is not None:
                 await self.fail_unstarted(job_id, problem)
-                return active, None
+        except BaseException:
+            # interrupted (the server stops, the request is cancelled): the job is let go
+            # of, and its record does not stay queued
             self.forget(job_id)
-            active.job.update(status=Status.failed.value, finished=utcnow(), error=problem)
-        else:
-            assert task is not None
-            self.executor.submit(task)  # it may start, or even end, right here
-        if not insert:
-            return active, None
-        active.stored = True
-        record = {**active.job, "result": active.result}
-        return active, self.store.write(self.store.store.insert_job, record)
+            self.executor.cancel(job_id)
+            self.track(
+                self.fail_unstarted(
+                    job_id, error_record("NotQueued", "the job could not be queued")
+                )
+            )
+            raise
+        return active, written
 
     async def _task(self, active: ActiveJob) -> Task:
         """What the executor gets: the process's own fields, the data as content or a
@@ -254,13 +273,12 @@ class JobLifecycle(LoggingConfigurable):
                 raise InvalidRequest("this server has no data service")
             data, checksum = await self.data.resolve(job, by_reference=self.executor.shares_disk)
             job["provenance"] = {**(job.get("provenance") or {}), "data": checksum}
-            if active.stored:
-                await self.store.write(
-                    self.store.store.update_job,
-                    job["id"],
-                    {"provenance": job["provenance"]},
-                    status_in={Status.queued.value},
-                )
+            await self.store.write(
+                self.store.store.update_job,
+                job["id"],
+                {"provenance": job["provenance"]},
+                status_in={Status.queued.value},
+            )
         task = Task(
             job_id=job["id"],
             process=job["process"],
@@ -320,8 +338,6 @@ class JobLifecycle(LoggingConfigurable):
         if active is not None:
             active.started = time.time()
             active.job.update(changes)
-            if not active.stored:
-                return  # the record is about to be written, running already
         future = self.store.write(
             self.store.store.update_job, job_id, changes, status_in={Status.queued.value}
         )
@@ -373,11 +389,6 @@ class JobLifecycle(LoggingConfigurable):
                     **outcome.provenance["parameters"],
                 }
         self.forget(job_id)
-        if active is not None and not active.stored:
-            # it ended before its record was written: the first write carries the end
-            active.result = changes.pop("result")
-            active.job.update(changes)
-            return
         future = self.store.write(self.store.store.update_job, job_id, changes, status_in=ACTIVE)
         final = None
         if active is not None:

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections import defaultdict
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from traitlets.config import LoggingConfigurable
 
+from ..disclosure import job_view, may_read_stream
 from ..errors import Conflict, InvalidRequest, NotFound, PermissionDenied, Unavailable
 from ..executor import Executor
+from ..limits import check_json
 from ..models import JobCreate, JobDelete, JobEdit, JobQuery, JobRerun
 from ..processes import get_process
 from ..scripts import Script, ScriptRegistry
@@ -69,6 +73,7 @@ class JobManager(LoggingConfigurable):
         )
         self._started = asyncio.Event()
         self.broken: str | None = None
+        self._creating: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # --- start and stop -----------------------------------------------------------------
 
@@ -118,6 +123,7 @@ class JobManager(LoggingConfigurable):
         seconds have passed): a quick job then costs a single call.
         """
         await self.ready()
+        _check_values(request)
         script = await self._check_request(user, request)
         parameters = script.bind(request.args, request.kwargs) if script else {}
         await self._check_binding(user, script, request.data)
@@ -155,31 +161,39 @@ class JobManager(LoggingConfigurable):
         }
         lifecycle = self.lifecycle
         if not request.run:
-            await self.store.write(self.store.store.insert_job, job)
+            async with self._counted(user):
+                await self.store.write(self.store.store.insert_job, job)
             lifecycle.announce(job["id"], None, job["status"], job)
             return job
         self._check_executor()
-        self.policy.check_active(user, lifecycle.active_count(user.name))
         job["status"] = Status.queued.value
         job["queued"] = now
         with self.events.subscribe(job["id"]) as subscription:
-            # the job may start while its record is written, but no answer goes out
-            # before the record is safe
-            active, inserted = await lifecycle.enqueue(job, insert=True)
-            assert inserted is not None  # a new job's record is always written
-            try:
-                await inserted
-            except BaseException:
-                self.executor.cancel(job["id"])
-                lifecycle.forget(job["id"])
-                raise
+            async with self._counted(user):
+                # no await between the check and enqueue's reservation: the limit holds
+                self.policy.check_active(user, lifecycle.active_count(user.name))
+                # the record is written before the executor sees it: none runs unrecorded
+                active, _ = await lifecycle.enqueue(job, insert=True)
             job = {**active.job, "result": None}
-            # a job can end before its record is first written (a broken executor fails it
-            # at once); then only now can the change be announced
-            lifecycle.announce(job["id"], None, job["status"], job)
             if not wait:
                 return job
             return await self._until(user, subscription, job, set(FINISHED), wait)
+
+    @contextlib.asynccontextmanager
+    async def _counted(self, user: User) -> AsyncIterator[None]:
+        """Hold the user's total-jobs limit across a job's first write: the jobs are
+        counted in the store, and one user's creations are taken one at a time while
+        the limit is on, so that concurrent requests cannot outrun it."""
+        if not self.policy.limits(user).max_jobs:
+            yield
+            return
+        async with self._creating[user.name]:
+            mine = parse_filter({"owner": user.name})
+            _, total = await self.store.read(
+                self.store.store.find_jobs, mine, [("created", -1)], 1, 0
+            )
+            self.policy.check_total(user, total)
+            yield
 
     async def get(self, user: User, job_id: str, *, result: bool = True) -> dict:
         """A job the user may see (their own, a public one, or any for an admin)."""
@@ -187,7 +201,7 @@ class JobManager(LoggingConfigurable):
         job = await self.store.read(self.store.store.get_job, job_id, result=result, raw=True)
         if job is None or not user.may_see(job):
             raise NotFound(f"no job with id {job_id!r}")
-        return job
+        return job_view(user, job)
 
     async def wait(self, user: User, job_id: str, timeout: float, until: str | None = None) -> dict:
         """The job once it has finished (or reached status ``until``, e.g. ``running``),
@@ -222,7 +236,7 @@ class JobManager(LoggingConfigurable):
             if status in targets or status == "deleted":
                 carried = event.get("job")
                 if carried is not None and "result" in carried:
-                    return carried
+                    return job_view(user, carried)
                 break
         return await self.get(user, job["id"])
 
@@ -247,9 +261,10 @@ class JobManager(LoggingConfigurable):
         where = parse_filter(request.filter) if request.filter else None
         where = narrowed(where, user.visible_filter())
         sort = parse_sort(request.sort)
-        return await self.store.read(
+        jobs, total = await self.store.read(
             self.store.store.find_jobs, where, sort, request.limit, request.offset
         )
+        return [job_view(user, job) for job in jobs], total
 
     # --- change -------------------------------------------------------------------------
 
@@ -259,6 +274,7 @@ class JobManager(LoggingConfigurable):
         changes = request.model_dump(exclude_unset=True)
         if not changes:
             return job
+        _check_values(request)
         run_fields = {"args", "kwargs", "data", "timeout"} & set(changes)
         if run_fields:
             if job["status"] != Status.created.value:
@@ -377,6 +393,10 @@ class JobManager(LoggingConfigurable):
         ``limit`` bytes, ending on a whole character)."""
         job = await self.get(user, job_id, result=False)
         check_stream(stream)
+        if not may_read_stream(user, job, stream):
+            raise PermissionDenied(
+                f"only the owner of job {job_id} and administrators may read its {stream}"
+            )
         if offset < 0:
             raise InvalidRequest("offset must be 0 or more")
         complete = job["status"] in FINISHED
@@ -396,7 +416,7 @@ class JobManager(LoggingConfigurable):
         ends at) and finally ``end`` with the finished job.
         """
         with self.events.subscribe(job_id) as subscription:
-            job: dict[str, Any] = self._live(await self.get(user, job_id, result=False))
+            job: dict[str, Any] = self._live(user, await self.get(user, job_id, result=False))
             yield {"event": "status", "job": job}
             if job.get("progress") and job["status"] not in FINISHED:
                 yield {"event": "progress", "progress": job["progress"]}
@@ -405,7 +425,8 @@ class JobManager(LoggingConfigurable):
             poll = self.lifecycle.output_poll_interval
             while True:
                 async for event in output.new_output():
-                    yield event
+                    if may_read_stream(user, job, event.get("stream", "")):
+                        yield event
                 if finished:
                     break
                 change = await subscription.get(poll)
@@ -418,7 +439,7 @@ class JobManager(LoggingConfigurable):
                     elif change["event"] == "status":
                         finished = change["status"] in FINISHED
                         if not finished:
-                            job = self._live(await self.get(user, job_id, result=False))
+                            job = self._live(user, await self.get(user, job_id, result=False))
                             yield {"event": "status", "job": job}
                     change = subscription.get_nowait()
             try:
@@ -427,12 +448,12 @@ class JobManager(LoggingConfigurable):
                 final = None
             yield {"event": "end", "job": final}
 
-    def _live(self, job: dict[str, Any]) -> dict[str, Any]:
+    def _live(self, user: User, job: dict[str, Any]) -> dict[str, Any]:
         """The record as it is now: a queued or running job's latest change (it started,
         it reported progress) may still be on its way to the store; a subscriber is told
         the job's state as it is, not as it was."""
         active = self.lifecycle.get(job["id"])
-        return {**job, **active.job} if active is not None else job
+        return job_view(user, {**job, **active.job}) if active is not None else job
 
     async def watch(self, user: User) -> AsyncGenerator[dict[str, Any], None]:
         """Status changes of every job the user may see, as they happen (never ends)."""
@@ -504,6 +525,15 @@ class JobManager(LoggingConfigurable):
                 "(you may rerun it as your own)"
             )
         return job
+
+
+def _check_values(request: JobCreate | JobEdit) -> None:
+    """The values a job carries within the input limits, before anything is reserved:
+    a REST body has passed them already, a caller of the service may not have."""
+    for field in ("args", "kwargs", "data"):
+        value = getattr(request, field, None)
+        if value is not None:
+            check_json(value.model_dump() if field == "data" else value, field)
 
 
 def _rerun_kwargs(job: dict[str, Any]) -> dict[str, Any]:

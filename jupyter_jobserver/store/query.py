@@ -29,6 +29,7 @@ import time
 from typing import Any
 
 from ..errors import InvalidRequest
+from ..models import MAX_TAGS
 from .fields import DATA, JOBS
 
 #: field -> kind of value, for the fields a filter may name
@@ -43,6 +44,10 @@ FIELD_OPERATORS = (*COMPARISONS, "$in", "$nin", "$exists", "$not", "$all")
 LOGICAL_OPERATORS = ("$and", "$or", "$nor")
 MAX_DEPTH = 8
 MAX_IN = 1000
+#: most conditions in one filter (a store's expression tree has its limits too)
+MAX_TERMS = 200
+#: most tags ``$all`` may ask for (a job has at most 32)
+MAX_ALL = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,11 +78,15 @@ Node = Condition | Logical | Not
 
 
 def parse_filter(spec: Any, fields: dict[str, str] = JOB_FIELDS) -> Node:
-    """Validate a MongoDB-style filter and return its tree (``$and`` of nothing: all)."""
-    return _parse(spec, fields, depth=0, where="filter")
+    """Validate a MongoDB-style filter and return its tree (``$and`` of nothing: all).
+
+    Depth (``$and``/``$or``/``$nor`` and ``$not`` alike), width and the number of
+    conditions are bounded, so that no filter a client sends can exhaust a store's
+    parser: too large a filter is a 400, not a store error."""
+    return _parse(spec, fields, depth=0, where="filter", budget=[MAX_TERMS])
 
 
-def _parse(spec: Any, fields: dict[str, str], depth: int, where: str) -> Node:
+def _parse(spec: Any, fields: dict[str, str], depth: int, where: str, budget: list[int]) -> Node:
     if depth > MAX_DEPTH:
         raise InvalidRequest(f"{where} nests deeper than {MAX_DEPTH} levels")
     if not isinstance(spec, dict):
@@ -87,7 +96,11 @@ def _parse(spec: Any, fields: dict[str, str], depth: int, where: str) -> Node:
         if key in LOGICAL_OPERATORS:
             if not isinstance(value, list) or not value:
                 raise InvalidRequest(f"{key} in {where} needs a non-empty array of filters")
-            parts = tuple(_parse(v, fields, depth + 1, f"{key}[{i}]") for i, v in enumerate(value))
+            if len(value) > MAX_TERMS:
+                raise InvalidRequest(f"{key} in {where} takes at most {MAX_TERMS} filters")
+            parts = tuple(
+                _parse(v, fields, depth + 1, f"{key}[{i}]", budget) for i, v in enumerate(value)
+            )
             items.append(Logical(key, parts))
         elif key.startswith("$"):
             raise InvalidRequest(
@@ -99,13 +112,18 @@ def _parse(spec: Any, fields: dict[str, str], depth: int, where: str) -> Node:
                 f"cannot filter on {key!r}; filterable fields are: {', '.join(fields)}"
             )
         else:
-            items.extend(_parse_field(key, value, fields[key], depth))
+            items.extend(_parse_field(key, value, fields[key], depth, budget))
     if len(items) == 1:
         return items[0]
     return Logical("$and", tuple(items))
 
 
-def _parse_field(field: str, spec: Any, kind: str, depth: int) -> list[Node]:
+def _parse_field(field: str, spec: Any, kind: str, depth: int, budget: list[int]) -> list[Node]:
+    if depth > MAX_DEPTH:
+        raise InvalidRequest(f"{field}: $not nests deeper than {MAX_DEPTH} levels")
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise InvalidRequest(f"the filter has more than {MAX_TERMS} conditions")
     if not (isinstance(spec, dict) and spec and all(k.startswith("$") for k in spec)):
         if isinstance(spec, dict) and any(k.startswith("$") for k in spec):
             raise InvalidRequest(f"{field}: do not mix operators and plain keys")
@@ -119,7 +137,7 @@ def _parse_field(field: str, spec: Any, kind: str, depth: int) -> list[Node]:
         if op == "$not":
             if not isinstance(value, dict) or not value:
                 raise InvalidRequest(f"{field}: $not needs an object of operators")
-            inner = _parse_field(field, value, kind, depth + 1)
+            inner = _parse_field(field, value, kind, depth + 1, budget)
             node: Node = inner[0] if len(inner) == 1 else Logical("$and", tuple(inner))
             out.append(Not(node))
         elif op == "$exists":
@@ -133,6 +151,10 @@ def _parse_field(field: str, spec: Any, kind: str, depth: int) -> list[Node]:
                 raise InvalidRequest(f"{field}: {op} takes an array")
             if len(value) > MAX_IN:
                 raise InvalidRequest(f"{field}: {op} takes at most {MAX_IN} values")
+            if op == "$all" and len(value) > MAX_ALL:
+                raise InvalidRequest(
+                    f"{field}: $all takes at most {MAX_ALL} tags (a job has at most {MAX_TAGS})"
+                )
             out.append(Condition(field, op, tuple(_value(field, kind, v, op) for v in value)))
         else:
             if op in ("$gt", "$gte", "$lt", "$lte") and kind in ("boolean", "tags"):

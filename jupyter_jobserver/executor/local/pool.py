@@ -5,7 +5,8 @@ order they were submitted, each when a worker is free and enough cores are: a ta
 needs more cores than are free holds the ones behind it, so big jobs are not starved.
 
 A worker that crashes fails only the task it was running and is replaced; cancel and
-timeout kill the worker's whole process tree and replace it too.
+timeout kill the worker's whole process tree and replace it too. Each worker runs under
+a :mod:`.reaper`, so whatever its job started dies with it however the worker dies.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import socket
 import subprocess
 import sys
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from traitlets import Dict, Float, Int, List, Unicode, default
 
-from ...runtime.proctree import kill_tree
+from ...runtime.proctree import children, kill_tree
 from ...serialize import DeferredJSON
 from ...vocabulary import error_record
 from ..base import Executor, Outcome, Task
@@ -182,8 +184,13 @@ class LocalExecutor(Executor):
         return {"kind": "local", "cores": self.cores, "workers": self.worker_count}
 
     def worker_pids(self) -> list[int]:
-        """Process ids of the workers alive now (each is replaced when it dies)."""
-        return [worker.pid for worker in self._workers]
+        """Process ids of the workers alive now (each is replaced when it dies); each
+        runs under a reaper (:mod:`.reaper`), whose child it is."""
+        pids = []
+        for worker in self._workers:
+            below = children(worker.pid)
+            pids.append(below[0] if below else worker.pid)
+        return pids
 
     async def stage(self, task: Task) -> None:
         """A large payload goes to the worker as a file in the job's folder, written off
@@ -270,6 +277,9 @@ class LocalExecutor(Executor):
         parent, child = socket.socketpair()
         life_read, life_write = os.pipe()
         cmd = [
+            self.python,
+            "-m",
+            "jupyter_jobserver.executor.local.reaper",  # the job's processes die with it
             self.python,
             "-m",
             "jupyter_jobserver.executor.local.worker",
@@ -428,7 +438,25 @@ class LocalExecutor(Executor):
             self._begin(worker, task)
 
     def _begin(self, worker: _Worker, task: Task | _Describe) -> None:
+        """Send ``task`` to ``worker``. The message is pickled first: a task that
+        cannot be sent fails alone, before the worker or any core is counted as taken."""
         assert self._loop is not None
+        if isinstance(task, Task):
+            run = {**task.message(), "job_dir": self.logs.folder(task.job_id)}
+            message: dict[str, Any] = {"op": protocol.RUN, "task": run}
+        else:
+            message = {"op": protocol.DESCRIBE, "scripts": task.scripts}
+        try:
+            payload = bytes(ForkingPickler.dumps(message))
+        except Exception as exc:  # too deep, too large, or not picklable
+            self.log.warning("jobserver: a task could not be sent to a worker: %r", exc)
+            reason = f"the job could not be sent to a worker: {type(exc).__name__}: {exc}"
+            if isinstance(task, _Describe):
+                if not task.future.done():
+                    task.future.set_exception(RuntimeError(reason))
+            else:
+                self._report(task.job_id, _failure("TaskNotSent", reason))
+            return
         worker.task = task
         worker.ending = None
         self._free -= task.cores
@@ -436,14 +464,10 @@ class LocalExecutor(Executor):
             self._running[task.job_id] = worker
             if self.listener:
                 self.listener.job_started(task.job_id)
-            run = {**task.message(), "job_dir": self.logs.folder(task.job_id)}
-            message = {"op": protocol.RUN, "task": run}
-        else:
-            message = {"op": protocol.DESCRIBE, "scripts": task.scripts}
         if task.timeout:
             worker.timer = self._loop.call_later(task.timeout, self._time_out, worker)
         try:
-            worker.conn.send(message)
+            worker.conn.send_bytes(payload)  # what Connection.send would send
         except OSError:
             worker.kill()  # it is gone; its reader thread reports the exit
 
