@@ -190,7 +190,7 @@ class JobServerApp(ExtensionApp):
             self.single_user = _names_no_users(self.server.identity_provider)
         if not self.admin_users and self.single_user:
             self.admin_users = {self.server_owner}
-        self.store = self.store_class(parent=self, url=self.db_url)
+        self.store = store_class(self)(parent=self, url=self.db_url)
         self.store_runner = StoreRunner(self.store)
         self.logs = self.logs_class(parent=self, root=self.jobs_dir)
         self.registry = ScriptRegistry(parent=self)
@@ -256,7 +256,7 @@ class JobServerApp(ExtensionApp):
             __version__,
             len(self.registry.all()),
             status.get("workers") or "no",
-            self.db_url,
+            self.store.where(),
         )
 
     def _hand_to_kernels(self) -> None:
@@ -285,24 +285,32 @@ class JobServerApp(ExtensionApp):
         return User(name=name, admin=name in self.admin_users)
 
 
+def store_class(app: JobServerApp) -> type[Store]:
+    """The store to build: ``store_class``, except that a ``mongodb://`` (or
+    ``mongodb+srv://``) ``db_url`` with the default class means the MongoDB store."""
+    if app.store_class is SQLiteStore and app.db_url.startswith(("mongodb://", "mongodb+srv://")):
+        from .store.mongo import MongoStore  # pymongo is needed only then
+
+        return MongoStore
+    return app.store_class
+
+
 def setting_problems(app: JobServerApp) -> list[str]:
     """What in the configuration the job server cannot honour, each naming its setting
     where it is defined. Checked once at start-up, once the services are built (a new
     check is one more ``if`` here)."""
     problems = []
     scheme, sep, _ = app.db_url.partition("://")
-    if sep and issubclass(app.store_class, SQLiteStore) and scheme != "sqlite":
-        if scheme.startswith("mongodb"):
-            problems.append(
-                f"JobServerApp.db_url is a {scheme}:// URL, but a MongoDB store is not "
-                "supported in this version; give a path or sqlite:/// URL (or leave it unset "
-                "for jobserver.sqlite in JobServerApp.state_dir)"
-            )
-        else:
-            problems.append(
-                f"JobServerApp.db_url is a {scheme}:// URL; the store takes a path or a "
-                "sqlite:/// URL"
-            )
+    if sep and isinstance(app.store, SQLiteStore) and scheme != "sqlite":
+        problems.append(
+            f"JobServerApp.db_url is a {scheme}:// URL; the store takes a path, a "
+            "sqlite:/// URL, or a mongodb:// or mongodb+srv:// URL for MongoDB"
+        )
+    if app.store.shared and getattr(app.store, "uri", None) == "" and not sep:
+        problems.append(
+            f"{type(app.store).__name__} needs a connection string: set "
+            f"{type(app.store).__name__}.uri or give JobServerApp.db_url a mongodb:// URL"
+        )
     for folder in app.registry.script_dirs:
         path = os.path.join(app.server.root_dir, folder)
         if not os.path.isdir(path):

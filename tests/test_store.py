@@ -10,10 +10,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import mongo
 import pytest
 
 from jupyter_jobserver.errors import InvalidRequest
 from jupyter_jobserver.store import RawJSON, SQLiteStore, Store
+from jupyter_jobserver.store.mongo import MongoStore
 from jupyter_jobserver.store.query import parse_filter, parse_sort
 
 STATUSES = ["created", "queued", "running", "succeeded", "failed", "cancelled"]
@@ -97,6 +99,8 @@ def field_matches(value: Any, cond: Any, is_tags: bool) -> bool:
 #: how to make each store the contract runs against, in a folder of its own
 STORES: dict[str, Callable[[pathlib.Path], Store]] = {
     "sqlite": lambda folder: SQLiteStore(url=f"sqlite:///{folder / 'sub' / 'jobs.sqlite'}"),
+    # real pymongo over the wire (see tests/mongo.py), a database per test
+    "mongodb": lambda folder: MongoStore(url=mongo.uri(), database=mongo.new_database()),
 }
 
 
@@ -106,6 +110,8 @@ def store(request: Any, tmp_path: pathlib.Path) -> Store:
     store.open()
     yield store
     store.close()
+    if isinstance(store, MongoStore):
+        mongo.drop(store.database)
 
 
 @pytest.fixture
@@ -256,6 +262,9 @@ def test_delete_removes_jobs_and_their_tags(store: Store, jobs: list[dict[str, A
     ids = [j["id"] for j in jobs[:120]]
     assert store.delete_jobs([*ids, "not-there"]) == 120
     assert store.find_jobs(None, [("created", 1)], 1, 0)[1] == 80
+    assert store.job_ids(parse_filter({"id": {"$in": ids}})) == []
+    if not isinstance(store, SQLiteStore):
+        return
     raw = sqlite3.connect(store.path)
     assert (
         raw.execute(
