@@ -196,7 +196,7 @@ class MongoStore(Store):
         projection = None if result else {"result": 0}
         with self._guard():
             found = self._jobs.find_one({"_id": job_id}, projection)
-        return None if found is None else _from_mongo(found, JOB_NATIVE, raw)
+        return None if found is None else _from_mongo(found, JOB_NATIVE, "result" if raw else "")
 
     def update_job(
         self,
@@ -279,7 +279,7 @@ class MongoStore(Store):
         projection = None if payload else {"data": 0}
         with self._guard():
             found = self._data.find_one({"_id": data_id}, projection)
-        return None if found is None else _from_mongo(found, DATA_NATIVE, raw)
+        return None if found is None else _from_mongo(found, DATA_NATIVE, "data" if raw else "")
 
     def update_data(
         self, data_id: str, changes: dict[str, Any], *, revision: int | None = None
@@ -340,14 +340,15 @@ def _to_mongo(record: dict[str, Any], native: frozenset[str]) -> dict[str, Any]:
     return out
 
 
-def _from_mongo(doc: dict[str, Any], native: frozenset[str], raw: bool = False) -> dict[str, Any]:
+def _from_mongo(doc: dict[str, Any], native: frozenset[str], raw: str = "") -> dict[str, Any]:
+    """A stored document as a record; the field named by ``raw`` stays JSON text."""
     out: dict[str, Any] = {}
     for key, value in doc.items():
         if key == "_id":
             out["id"] = value
         elif key in native or value is None:
             out[key] = value
-        elif raw and key in ("result", "data"):
+        elif key == raw:
             out[key] = RawJSON(value)
         else:
             out[key] = json.loads(value)
