@@ -48,6 +48,9 @@ class WireServer:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            # its own Python 3.13: nothing of this process's Python path (a job server in
+            # the test process may have changed it)
+            env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
         )
         assert self.proc.stdout is not None
         said: list[str] = []

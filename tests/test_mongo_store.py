@@ -1,0 +1,72 @@
+"""What only the MongoDB store does: it is chosen by a mongodb:// URL, keeps the URL's
+credentials to itself, answers 503 while MongoDB is away and serves again by itself once
+MongoDB is back. The tests that every store passes are in ``test_store.py`` and the REST
+suites; this file runs against a wire server of its own, since it stops it."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import mongo
+import pytest
+from helpers import TESTS, Api, jobserver_config
+
+from jupyter_jobserver.testing import ServerProcess, free_port
+
+
+@pytest.fixture
+def wire(tmp_path: pathlib.Path) -> Any:
+    if mongo.ENV_URI in __import__("os").environ:
+        pytest.skip("stops its MongoDB: runs only against the local wire server")
+    mongo.server()  # skips (or fails under CI) without the wire server's Python
+    server = mongo.WireServer(tmp_path / "mongo")
+    server.folder.mkdir()
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def jp_server_config(tmp_path: pathlib.Path, wire: mongo.WireServer) -> dict[str, Any]:
+    return jobserver_config(
+        tmp_path, JobServerApp={"db_url": wire.uri}, MongoStore={"timeout": 1.0}
+    )
+
+
+async def test_mongodb_away_is_a_503_that_says_so_and_service_comes_back(
+    api: Api, wire: mongo.WireServer, jobserver: Any
+) -> None:
+    assert type(jobserver.store).__name__ == "MongoStore"
+    first = await api.run("echo", kwargs={"text": "before"})
+    assert first["status"] == "succeeded"
+    wire.stop()
+    away = await api.get("jobs")
+    assert away.code == 503
+    assert away.json["error"] == "unavailable"
+    assert f"MongoDB at {wire.uri} cannot be reached" in away.json["message"]
+    refused = await api.post("jobs", {"script": "echo", "kwargs": {"text": "x"}, "run": True})
+    assert refused.code == 503
+    wire.start()  # the same port and data: MongoDB is back
+    listed = await api.get("jobs")
+    assert listed.code == 200, listed
+    assert [j["id"] for j in listed.json["jobs"]] == [first["id"]]  # nothing half-written
+    again = await api.run("echo", kwargs={"text": "after"})
+    assert again["result"] == "after"
+
+
+def test_the_credentials_of_the_url_are_never_printed(
+    tmp_path: pathlib.Path, monkeypatch: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"mongodb://alice:pa55word@127.0.0.1:{free_port()}/jobs?directConnection=true"
+    config = jobserver_config(tmp_path, JobServerApp={"db_url": url}, MongoStore={"timeout": 0.5})
+    with ServerProcess(tmp_path, config, python_path=[str(TESTS)]) as server:
+        status, answer = server.request("GET", "jobs")
+    said = "".join(server.lines)
+    assert status == 503
+    assert "MongoDB at mongodb://***@127.0.0.1:" in answer["message"]
+    assert "cannot be reached" in answer["message"]
+    assert "cannot be reached" in said
+    assert "pa55word" not in said and "pa55word" not in answer["message"]
+    assert "alice" not in said and "alice" not in answer["message"]
+    assert not list(tmp_path.rglob("mongodb:*"))  # no folder named after the URL
