@@ -193,6 +193,13 @@ class JobServerApp(ExtensionApp):
         self.store = store_class(self)(parent=self, url=self.db_url)
         self.store_runner = StoreRunner(self.store)
         self.logs = self.logs_class(parent=self, root=self.jobs_dir)
+        self._publish: Any = None
+        if getattr(self.store, "shared", False) and self.logs_class is FolderJobLogs:
+            # a shared store keeps output too, so every server sharing it serves it
+            from .jobs.mongo_logs import MongoJobLogs, PublishOutput
+
+            self.logs = MongoJobLogs(parent=self, root=self.jobs_dir, store=self.store)
+            self._publish = PublishOutput(self.logs)
         self.registry = ScriptRegistry(parent=self)
         self.executor = self.executor_class(parent=self, log=self.log)
         self.executor.preload(self.registry.modules())
@@ -208,6 +215,8 @@ class JobServerApp(ExtensionApp):
             logs=self.logs,
             data=DataBindings(self.datafiles, self.documents),
         )
+        if self._publish is not None:
+            self.jobs.lifecycle.transitions.add(self._publish)
         event_logger = getattr(self.server, "event_logger", None)
         if event_logger is not None:
             self.jobs.lifecycle.transitions.add(JupyterEvents(event_logger))
@@ -243,6 +252,8 @@ class JobServerApp(ExtensionApp):
         os.makedirs(self.jobs_dir, exist_ok=True)
         os.makedirs(self.datafiles.data_dir, exist_ok=True)
         await asyncio.to_thread(self.store.open)  # the store's lock first: then it is ours
+        if self._publish is not None:
+            await asyncio.to_thread(self._publish.logs.create_indexes)
         removed = await asyncio.to_thread(self.datafiles.remove_stale_uploads)
         if removed:
             self.log.info("jobserver: removed %d upload(s) cut off by a crash", removed)
@@ -277,6 +288,8 @@ class JobServerApp(ExtensionApp):
             with contextlib.suppress(Exception):  # a failed start is logged already
                 await self._started
         await self.jobs.stop()
+        if self._publish is not None:
+            await self._publish.drain()
         await asyncio.to_thread(self.store_runner.close)
 
     def user_for(self, identity: Any) -> User:

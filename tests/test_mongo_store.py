@@ -9,6 +9,7 @@ import pathlib
 from typing import Any
 
 import mongo
+import pymongo
 import pytest
 from helpers import TESTS, Api, jobserver_config
 
@@ -70,3 +71,50 @@ def test_the_credentials_of_the_url_are_never_printed(
     assert "pa55word" not in said and "pa55word" not in answer["message"]
     assert "alice" not in said and "alice" not in answer["message"]
     assert not list(tmp_path.rglob("mongodb:*"))  # no folder named after the URL
+
+
+def _text(server: ServerProcess, path: str) -> str:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{server.base}/jobserver/api/{path}", headers={"Authorization": f"token {server.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.read().decode()
+
+
+def test_records_and_output_outlive_the_server_that_ran_the_jobs(tmp_path: pathlib.Path) -> None:
+    import shutil
+
+    database = mongo.new_database()
+
+    def config(name: str) -> dict[str, Any]:
+        return jobserver_config(
+            tmp_path / name, JobServerApp={"db_url": mongo.uri()}, MongoStore={"database": database}
+        )
+
+    with ServerProcess(tmp_path / "a", config("a"), python_path=[str(TESTS)]) as first:
+        big = first.call("POST", "jobs?wait=60", {"script": "print_lots", "run": True})
+        echo = first.call(
+            "POST", "jobs?wait=60", {"script": "echo", "kwargs": {"text": "hi", "times": 3}}
+        )
+        first.call("POST", f"jobs/{echo['id']}/run")
+        echo = first.call("GET", f"jobs/{echo['id']}?wait=60")
+        big_stdout = _text(first, f"jobs/{big['id']}/output/stdout")
+    shutil.rmtree(tmp_path / "a")  # that server and everything it kept on disk are gone
+    try:
+        with ServerProcess(tmp_path / "b", config("b"), python_path=[str(TESTS)]) as second:
+            assert second.call("GET", f"jobs/{big['id']}")["status"] == "succeeded"
+            assert second.call("GET", f"jobs/{echo['id']}")["result"] == "hihihi"
+            assert _text(second, f"jobs/{echo['id']}/output/stdout") == "hi\nhi\nhi\n"
+            assert _text(second, f"jobs/{echo['id']}/output/stderr") == "echoed 3 time(s)\n"
+            assert len(big_stdout) == 1 << 20
+            assert _text(second, f"jobs/{big['id']}/output/stdout") == big_stdout
+            tail = _text(second, f"jobs/{big['id']}/output/stdout?offset={300_000}")
+            assert tail == big_stdout[300_000:]  # from inside the second chunk on
+            second.call("DELETE", f"jobs/{big['id']}")
+        with pymongo.MongoClient(mongo.uri()) as client:  # its output went with it
+            assert client[database].job_output.count_documents({"job": big["id"]}) == 0
+            assert client[database].job_output.count_documents({"job": echo["id"]}) == 2
+    finally:
+        mongo.drop(database)

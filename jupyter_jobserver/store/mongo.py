@@ -110,6 +110,7 @@ class MongoStore(Store):
         self._client: Any = None
         self._jobs: Any = None
         self._data: Any = None
+        self._db: Any = None
 
     @property
     def connection_string(self) -> str:
@@ -150,10 +151,11 @@ class MongoStore(Store):
         except pymongo.errors.ConfigurationError:  # neither the setting nor the URI names one
             db = client["jobserver"]
         self._client = client
-        self._jobs = db[self.collection_prefix + "jobs"]
-        self._data = db[self.collection_prefix + "data"]
+        self._db = db
+        self._jobs = self.collection("jobs")
+        self._data = self.collection("data")
         try:
-            with self._guard():
+            with self.guard():
                 for collection, entity in ((self._jobs, JOBS), (self._data, DATA)):
                     for keys in index_keys(entity):
                         collection.create_index(keys)
@@ -161,13 +163,20 @@ class MongoStore(Store):
             self.close()
             raise RuntimeError(str(exc)) from None
 
+    def collection(self, name: str) -> Any:
+        """One of the job server's collections (for what keeps its data beside the
+        store's, such as job output); the store must be open."""
+        if self._db is None:
+            raise RuntimeError("the MongoDB store is not open")
+        return self._db[self.collection_prefix + name]
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
 
     @contextlib.contextmanager
-    def _guard(self) -> Iterator[None]:
+    def guard(self) -> Iterator[None]:
         """Turn a failure of MongoDB itself into :class:`StoreUnavailable` with a short
         message that says what happened, without the connection string's secrets."""
         try:
@@ -187,14 +196,14 @@ class MongoStore(Store):
     # --- jobs -------------------------------------------------------------------------
 
     def insert_job(self, job: dict[str, Any]) -> None:
-        with self._guard():
+        with self.guard():
             self._jobs.insert_one(_to_mongo(job, JOB_NATIVE))
 
     def get_job(
         self, job_id: str, *, result: bool = True, raw: bool = False
     ) -> dict[str, Any] | None:
         projection = None if result else {"result": 0}
-        with self._guard():
+        with self.guard():
             found = self._jobs.find_one({"_id": job_id}, projection)
         return None if found is None else _from_mongo(found, JOB_NATIVE, "result" if raw else "")
 
@@ -213,7 +222,7 @@ class MongoStore(Store):
         for key in changes:
             if key not in JOBS.names or key == "id":
                 raise ValueError(f"not a job field: {key!r}")
-        with self._guard():
+        with self.guard():
             if not changes:
                 return self._jobs.find_one(query, {"_id": 1}) is not None
             found = self._jobs.find_one_and_update(
@@ -244,14 +253,14 @@ class MongoStore(Store):
         how many match in all."""
         query = compile_filter(where)
         order = [(_name(field), direction) for field, direction in sort] + [("_id", 1)]
-        with self._guard():
+        with self.guard():
             cursor = collection.find(query, projection).sort(order).skip(offset).limit(limit)
             page = [_from_mongo(doc, native) for doc in cursor]
             total = collection.count_documents(query)
         return page, total
 
     def job_ids(self, where: Node | None) -> list[str]:
-        with self._guard():
+        with self.guard():
             return [doc["_id"] for doc in self._jobs.find(compile_filter(where), {"_id": 1})]
 
     def delete_jobs(self, job_ids: Iterable[str]) -> int:
@@ -260,7 +269,7 @@ class MongoStore(Store):
     def _delete(self, collection: Any, ids: Iterable[str]) -> int:
         ids = list(ids)
         deleted = 0
-        with self._guard():
+        with self.guard():
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 deleted += collection.delete_many({"_id": {"$in": chunk}}).deleted_count
@@ -270,14 +279,14 @@ class MongoStore(Store):
 
     def insert_data(self, document: dict[str, Any]) -> None:
         document = {**document, "public": bool(document.get("public"))}
-        with self._guard():
+        with self.guard():
             self._data.insert_one(_to_mongo(document, DATA_NATIVE))
 
     def get_data(
         self, data_id: str, *, payload: bool = True, raw: bool = False
     ) -> dict[str, Any] | None:
         projection = None if payload else {"data": 0}
-        with self._guard():
+        with self.guard():
             found = self._data.find_one({"_id": data_id}, projection)
         return None if found is None else _from_mongo(found, DATA_NATIVE, "data" if raw else "")
 
@@ -292,7 +301,7 @@ class MongoStore(Store):
             query["revision"] = revision
         if "public" in changes:
             changes = {**changes, "public": bool(changes["public"])}
-        with self._guard():
+        with self.guard():
             if not changes:
                 return self._data.find_one(query, {"_id": 1}) is not None
             found = self._data.find_one_and_update(
