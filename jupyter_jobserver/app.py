@@ -194,7 +194,7 @@ class JobServerApp(ExtensionApp):
         self.store_runner = StoreRunner(self.store)
         self.logs = self.logs_class(parent=self, root=self.jobs_dir)
         self._publish: Any = None
-        if getattr(self.store, "shared", False) and self.logs_class is FolderJobLogs:
+        if callable(getattr(self.store, "collection", None)) and self.logs_class is FolderJobLogs:
             # a shared store keeps output too, so every server sharing it serves it
             from .jobs.mongo_logs import MongoJobLogs, PublishOutput
 
@@ -215,8 +215,14 @@ class JobServerApp(ExtensionApp):
             logs=self.logs,
             data=DataBindings(self.datafiles, self.documents),
         )
+        self.leases: Any = None
         if self._publish is not None:
+            from .jobs.leases import Leases
+
             self.jobs.lifecycle.transitions.add(self._publish)
+            self.leases = Leases(self._publish.logs.store, self.jobs.lifecycle, parent=self)
+            self.jobs.lifecycle.transitions.add(self.leases)
+            self.jobs.lifecycle.held_elsewhere = self.leases.held_elsewhere
         event_logger = getattr(self.server, "event_logger", None)
         if event_logger is not None:
             self.jobs.lifecycle.transitions.add(JupyterEvents(event_logger))
@@ -259,6 +265,8 @@ class JobServerApp(ExtensionApp):
             self.log.info("jobserver: removed %d upload(s) cut off by a crash", removed)
         await self.executor.start(self.jobs.lifecycle, self.logs)
         await self.registry.load(self.executor.describe, self.server.root_dir)
+        if self.leases is not None:  # first: the jobs of servers gone are failed as lost
+            await self.leases.start()
         await self.jobs.start()
         self._hand_to_kernels()
         status = self.executor.status()
@@ -290,6 +298,8 @@ class JobServerApp(ExtensionApp):
         await self.jobs.stop()
         if self._publish is not None:
             await self._publish.drain()
+        if self.leases is not None:
+            await self.leases.stop()
         await asyncio.to_thread(self.store_runner.close)
 
     def user_for(self, identity: Any) -> User:

@@ -118,3 +118,42 @@ def test_records_and_output_outlive_the_server_that_ran_the_jobs(tmp_path: pathl
             assert client[database].job_output.count_documents({"job": echo["id"]}) == 2
     finally:
         mongo.drop(database)
+
+
+def test_a_server_killed_mid_job_leaves_it_failed_by_another_naming_it(
+    tmp_path: pathlib.Path,
+) -> None:
+    import signal
+
+    database = mongo.new_database()
+
+    def config(name: str) -> dict[str, Any]:
+        return jobserver_config(
+            tmp_path / name,
+            JobServerApp={"db_url": mongo.uri()},
+            MongoStore={"database": database},
+            Leases={"heartbeat_interval": 0.5, "lease_time": 3.0},
+        )
+
+    first = ServerProcess(tmp_path / "a", config("a"), python_path=[str(TESTS)]).start()
+    try:
+        job = first.call("POST", "jobs", {"script": "sleepy", "kwargs": {"seconds": 120}})
+        first.call("POST", f"jobs/{job['id']}/run")
+        assert first.call("GET", f"jobs/{job['id']}?wait=60&until=running")["status"] == "running"
+        with ServerProcess(tmp_path / "b", config("b"), python_path=[str(TESTS)]) as second:
+            # starting, it left the job alone: the job is the first server's, which lives
+            assert second.call("GET", f"jobs/{job['id']}")["status"] == "running"
+            pid = first.proc.pid if first.proc else 0
+            first.signal(signal.SIGKILL)
+            ended = second.call("GET", f"jobs/{job['id']}?wait=30")
+            assert ended["status"] == "failed"
+            assert ended["error"]["type"] == "LostServer"
+            assert f"pid {pid}," in ended["error"]["message"]
+            assert "stopped renewing its lease for 3 s" in ended["error"]["message"]
+            after = second.call(
+                "POST", "jobs?wait=60", {"script": "echo", "run": True, "kwargs": {"text": "on"}}
+            )
+            assert after["result"] == "on"  # the other server goes on serving
+    finally:
+        first.stop()
+        mongo.drop(database)
