@@ -218,11 +218,14 @@ class JobServerApp(ExtensionApp):
         self.leases: Any = None
         if self._publish is not None:
             from .jobs.leases import Leases
+            from .jobs.store_follower import StoreFollower
 
             self.jobs.lifecycle.transitions.add(self._publish)
             self.leases = Leases(self._publish.logs.store, self.jobs.lifecycle, parent=self)
             self.jobs.lifecycle.transitions.add(self.leases)
             self.jobs.lifecycle.held_elsewhere = self.leases.held_elsewhere
+            self.follower = StoreFollower(self.store, self.jobs.lifecycle, parent=self)
+            self.jobs.lifecycle.transitions.add(self.follower)
         event_logger = getattr(self.server, "event_logger", None)
         if event_logger is not None:
             self.jobs.lifecycle.transitions.add(JupyterEvents(event_logger))
@@ -268,6 +271,8 @@ class JobServerApp(ExtensionApp):
         if self.leases is not None:  # first: the jobs of servers gone are failed as lost
             await self.leases.start()
         await self.jobs.start()
+        if self.leases is not None:
+            await self.follower.start()
         self._hand_to_kernels()
         status = self.executor.status()
         self.log.info(
@@ -299,6 +304,7 @@ class JobServerApp(ExtensionApp):
         if self._publish is not None:
             await self._publish.drain()
         if self.leases is not None:
+            await self.follower.stop()
             await self.leases.stop()
         await asyncio.to_thread(self.store_runner.close)
 

@@ -157,3 +157,91 @@ def test_a_server_killed_mid_job_leaves_it_failed_by_another_naming_it(
     finally:
         first.stop()
         mongo.drop(database)
+
+
+def test_two_servers_on_one_store_run_each_job_once_and_follow_each_other(
+    tmp_path: pathlib.Path,
+) -> None:
+    import concurrent.futures
+
+    database = mongo.new_database()
+    book = tmp_path / "ledger.txt"
+
+    def config(name: str) -> dict[str, Any]:
+        return jobserver_config(
+            tmp_path / name,
+            JobServerApp={"db_url": mongo.uri()},
+            MongoStore={"database": database},
+            StoreFollower={"poll_interval": 0.2},
+        )
+
+    try:
+        with (
+            ServerProcess(tmp_path / "a", config("a"), python_path=[str(TESTS)]) as first,
+            ServerProcess(tmp_path / "b", config("b"), python_path=[str(TESTS)]) as second,
+        ):
+            servers = [first, second]
+
+            def submit(i: int) -> tuple[int, str]:
+                body = {"script": "ledger", "run": True}
+                body["kwargs"] = {"path": str(book), "entry": f"job-{i}"}
+                return i, servers[i % 2].call("POST", "jobs", body)["id"]
+
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                made = dict(pool.map(submit, range(40)))
+                # each job is waited for on the server that did not run it: it hears the
+                # end through the store
+                ended = list(
+                    pool.map(
+                        lambda item: servers[(item[0] + 1) % 2].call(
+                            "GET", f"jobs/{item[1]}?wait=60"
+                        ),
+                        made.items(),
+                    )
+                )
+            assert [job["status"] for job in ended] == ["succeeded"] * 40
+            lines = book.read_text().splitlines()
+            assert sorted(lines) == sorted(f"job-{i}" for i in range(40))  # each ran once
+            for server in servers:  # every record is readable from both
+                listed = server.call("GET", "jobs?limit=100")
+                assert listed["total"] == 40
+                assert {j["id"] for j in listed["jobs"]} == set(made.values())
+            followed = _follow_elsewhere(tmp_path, first, second)
+            assert followed[0] == ("status", "running")
+            assert followed[-1] == ("end", "succeeded")
+    finally:
+        mongo.drop(database)
+
+
+def _follow_elsewhere(
+    tmp_path: pathlib.Path, runs: ServerProcess, follows: ServerProcess
+) -> list[tuple[str, str]]:
+    """Follow the events of a job that ``runs`` runs, on ``follows``: (event, status)
+    pairs until the stream ends. The job waits at a gate until the stream is open."""
+    import json
+    import os
+    import threading
+    import urllib.request
+
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    job = runs.call("POST", "jobs", {"script": "gated", "kwargs": {"gate": str(gate)}})
+    runs.call("POST", f"jobs/{job['id']}/run")
+    runs.call("GET", f"jobs/{job['id']}?wait=60&until=running")
+    request = urllib.request.Request(
+        f"{follows.base}/jobserver/api/jobs/{job['id']}/events",
+        headers={"Authorization": f"token {follows.token}"},
+    )
+    seen: list[tuple[str, str]] = []
+    kind = ""
+    with urllib.request.urlopen(request, timeout=60) as stream:
+        for raw in stream:
+            line = raw.decode().strip()
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:") and kind in ("status", "end"):
+                data = json.loads(line[5:])
+                seen.append((kind, data.get("status") or data.get("job", {}).get("status")))
+                if len(seen) == 1:  # the follower listens: let the job through
+                    threading.Thread(target=lambda: gate.write_text("go\n")).start()
+    return seen
