@@ -11,7 +11,13 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
 LABEXT := labextension
 
-.PHONY: lab test lint bench clean labextension
+.PHONY: lab test lint bench clean labextension mongo-server
+
+# the local MongoDB wire-protocol server the MongoDB store is tested against (mongoeco,
+# which needs Python 3.13, in an environment of its own); CI=true fails without Python 3.13,
+# elsewhere the MongoDB tests are skipped with the reason
+MONGO_VENV ?= .venv-mongo
+PYTHON313 ?= python3.13
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +33,18 @@ labextension: $(BIN)/python
 	cd $(LABEXT) && $(WITH_VENV) jlpm install && $(WITH_VENV) jlpm build
 	$(WITH_VENV) jupyter-builder develop --overwrite .
 
-test: $(BIN)/python
+mongo-server:
+	@if [ -x $(MONGO_VENV)/bin/python ] && $(MONGO_VENV)/bin/python -c 'import mongoeco' 2>/dev/null; then :; \
+	elif PYENV_VERSION=3.13.0 $(PYTHON313) -c '' 2>/dev/null; then \
+	  PYENV_VERSION=3.13.0 $(PYTHON313) -m venv $(MONGO_VENV) && \
+	  $(MONGO_VENV)/bin/pip install --quiet 'mongoeco>=4.11,<5' 'pymongo>=4.9,<4.19'; \
+	elif [ "$$CI" = true ]; then \
+	  echo "mongo-server: $(PYTHON313) is missing; the MongoDB store tests need it" >&2; exit 1; \
+	else \
+	  echo "mongo-server: no $(PYTHON313) here; the MongoDB store tests will be skipped" >&2; \
+	fi
+
+test: $(BIN)/python mongo-server
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -49,5 +66,5 @@ bench: $(BIN)/python
 	cd benchmarks && for b in bench_*.py; do ../$(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache benchmarks/results test-artifacts
+	rm -rf $(VENV) $(MONGO_VENV) build dist *.egg-info .pytest_cache .ruff_cache benchmarks/results test-artifacts
 	rm -rf $(LABEXT)/node_modules $(LABEXT)/lib $(LABEXT)/tsconfig.tsbuildinfo jupyter_jobserver/labextension

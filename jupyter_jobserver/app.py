@@ -191,9 +191,16 @@ class JobServerApp(ExtensionApp):
             self.single_user = _names_no_users(self.server.identity_provider)
         if not self.admin_users and self.single_user:
             self.admin_users = {self.server_owner}
-        self.store = self.store_class(parent=self, url=self.db_url)
+        self.store = store_class(self)(parent=self, url=self.db_url)
         self.store_runner = StoreRunner(self.store)
         self.logs = self.logs_class(parent=self, root=self.jobs_dir)
+        self._publish: Any = None
+        if callable(getattr(self.store, "collection", None)) and self.logs_class is FolderJobLogs:
+            # a shared store keeps output too, so every server sharing it serves it
+            from .jobs.mongo_logs import MongoJobLogs, PublishOutput
+
+            self.logs = MongoJobLogs(parent=self, root=self.jobs_dir, store=self.store)
+            self._publish = PublishOutput(self.logs)
         self.registry = ScriptRegistry(parent=self)
         self.executor = self.executor_class(parent=self, log=self.log)
         self.executor.preload(self.registry.modules())
@@ -212,6 +219,17 @@ class JobServerApp(ExtensionApp):
             logs=self.logs,
             data=DataBindings(self.datafiles, self.documents),
         )
+        self.leases: Any = None
+        if self._publish is not None:
+            from .jobs.leases import Leases
+            from .jobs.store_follower import StoreFollower
+
+            self.jobs.lifecycle.transitions.add(self._publish)
+            self.leases = Leases(self._publish.logs.store, self.jobs.lifecycle, parent=self)
+            self.jobs.lifecycle.transitions.add(self.leases)
+            self.jobs.lifecycle.held_elsewhere = self.leases.held_elsewhere
+            self.follower = StoreFollower(self.store, self.jobs.lifecycle, parent=self)
+            self.jobs.lifecycle.transitions.add(self.follower)
         event_logger = getattr(self.server, "event_logger", None)
         if event_logger is not None:
             self.jobs.lifecycle.transitions.add(JupyterEvents(event_logger))
@@ -247,12 +265,18 @@ class JobServerApp(ExtensionApp):
         os.makedirs(self.jobs_dir, exist_ok=True)
         os.makedirs(self.datafiles.data_dir, exist_ok=True)
         await asyncio.to_thread(self.store.open)  # the store's lock first: then it is ours
+        if self._publish is not None:
+            await asyncio.to_thread(self._publish.logs.create_indexes)
         removed = await asyncio.to_thread(self.datafiles.remove_stale_uploads)
         if removed:
             self.log.info("jobserver: removed %d upload(s) cut off by a crash", removed)
         await self.executor.start(self.jobs.lifecycle, self.logs)
         await self.registry.load(self.executor.describe, self.server.root_dir)
+        if self.leases is not None:  # first: the jobs of servers gone are failed as lost
+            await self.leases.start()
         await self.jobs.start()
+        if self.leases is not None:
+            await self.follower.start()
         self._hand_to_kernels()
         status = self.executor.status()
         self.log.info(
@@ -260,7 +284,7 @@ class JobServerApp(ExtensionApp):
             __version__,
             len(self.registry.all()),
             status.get("workers") or "no",
-            self.db_url,
+            self.store.where(),
         )
 
     def _hand_to_kernels(self) -> None:
@@ -281,6 +305,11 @@ class JobServerApp(ExtensionApp):
             with contextlib.suppress(Exception):  # a failed start is logged already
                 await self._started
         await self.jobs.stop()
+        if self._publish is not None:
+            await self._publish.drain()
+        if self.leases is not None:
+            await self.follower.stop()
+            await self.leases.stop()
         await asyncio.to_thread(self.store_runner.close)
 
     def user_for(self, identity: Any) -> User:
@@ -289,24 +318,32 @@ class JobServerApp(ExtensionApp):
         return User(name=name, admin=name in self.admin_users)
 
 
+def store_class(app: JobServerApp) -> type[Store]:
+    """The store to build: ``store_class``, except that a ``mongodb://`` (or
+    ``mongodb+srv://``) ``db_url`` with the default class means the MongoDB store."""
+    if app.store_class is SQLiteStore and app.db_url.startswith(("mongodb://", "mongodb+srv://")):
+        from .store.mongo import MongoStore  # pymongo is needed only then
+
+        return MongoStore
+    return app.store_class
+
+
 def setting_problems(app: JobServerApp) -> list[str]:
     """What in the configuration the job server cannot honour, each naming its setting
     where it is defined. Checked once at start-up, once the services are built (a new
     check is one more ``if`` here)."""
     problems = []
     scheme, sep, _ = app.db_url.partition("://")
-    if sep and issubclass(app.store_class, SQLiteStore) and scheme != "sqlite":
-        if scheme.startswith("mongodb"):
-            problems.append(
-                f"JobServerApp.db_url is a {scheme}:// URL, but a MongoDB store is not "
-                "supported in this version; give a path or sqlite:/// URL (or leave it unset "
-                "for jobserver.sqlite in JobServerApp.state_dir)"
-            )
-        else:
-            problems.append(
-                f"JobServerApp.db_url is a {scheme}:// URL; the store takes a path or a "
-                "sqlite:/// URL"
-            )
+    if sep and isinstance(app.store, SQLiteStore) and scheme != "sqlite":
+        problems.append(
+            f"JobServerApp.db_url is a {scheme}:// URL; the store takes a path, a "
+            "sqlite:/// URL, or a mongodb:// or mongodb+srv:// URL for MongoDB"
+        )
+    if app.store.shared and getattr(app.store, "uri", None) == "" and not sep:
+        problems.append(
+            f"{type(app.store).__name__} needs a connection string: set "
+            f"{type(app.store).__name__}.uri or give JobServerApp.db_url a mongodb:// URL"
+        )
     for folder in app.registry.script_dirs:
         path = os.path.join(app.server.root_dir, folder)
         if not os.path.isdir(path):

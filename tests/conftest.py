@@ -5,17 +5,47 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+import mongo
 import pytest
 from helpers import TESTS, Api, jobserver_config
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
+#: the stores a module's server tests run against when it sets ``EVERY_STORE = True``
+STORE_KINDS = ("sqlite", "mongodb")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the server tests of a module that says ``EVERY_STORE = True`` once per store."""
+    if "store_kind" in metafunc.fixturenames and getattr(metafunc.module, "EVERY_STORE", False):
+        metafunc.parametrize("store_kind", STORE_KINDS, indirect=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    mongo.stop()
+
 
 @pytest.fixture
-def jp_server_config(tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which store the test server uses: SQLite unless the module runs on every store."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def jp_server_config(
+    tmp_path: pathlib.Path, request: pytest.FixtureRequest, store_kind: str
+) -> Any:
     """The test server's configuration; a test adds to it with
     ``@pytest.mark.parametrize("jp_server_config", [{section: {...}}], indirect=True)``."""
-    return jobserver_config(tmp_path, **getattr(request, "param", {}))
+    config = jobserver_config(tmp_path, **getattr(request, "param", {}))
+    if store_kind == "mongodb":
+        database = mongo.new_database()
+        config["JobServerApp"]["db_url"] = mongo.uri()
+        config.setdefault("MongoStore", {})["database"] = database
+        yield config
+        mongo.drop(database)
+    else:
+        yield config
 
 
 @pytest.fixture(scope="session")

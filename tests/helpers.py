@@ -80,6 +80,7 @@ TEST_SCRIPTS = {
         "total",
         "logs",
         "optional_data",
+        "ledger",
     )
 }
 

@@ -288,3 +288,14 @@ def logs(message: str = "hello") -> str:
 def optional_data(data: pandas.DataFrame | None = None, window: int = 7) -> dict:
     """A data parameter that may be left unbound."""
     return {"rows": None if data is None else len(data), "window": window}
+
+
+def ledger(path: str, entry: str) -> str:
+    """Append one line to the ledger file at ``path`` (one write: lines never mix), so a
+    test can count how often each job ran."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{entry}\n".encode())
+    finally:
+        os.close(fd)
+    return entry

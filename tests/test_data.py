@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from helpers import Api
 
+#: these tests run on the SQLite store and on the MongoDB store (see conftest.py)
+EVERY_STORE = True
+
 REPO_DATA = pathlib.Path(__file__).parent.parent / "data"
 
 

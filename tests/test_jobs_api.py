@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import time
 from typing import Any
 
 import pytest
 from helpers import Api, parse_sse
+
+#: these tests run on the SQLite store and on the MongoDB store (see conftest.py)
+EVERY_STORE = True
 
 
 async def test_create_edit_run_and_read_the_record(api: Api) -> None:
@@ -169,6 +171,11 @@ async def test_query_with_a_mongodb_style_filter(api: Api) -> None:
         ({"result": 1}, "cannot filter on 'result'"),
         ({"status": {"$regex": "f.*"}}, "unknown operator '$regex'"),
         ({"$where": "1"}, "unknown operator '$where'"),
+        ({"$expr": {"$eq": ["$status", "failed"]}}, "unknown operator '$expr'"),
+        ({"$function": {"body": "1", "args": [], "lang": "js"}}, "unknown operator '$function'"),
+        ({"status": {"$accumulator": {}}}, "unknown operator '$accumulator'"),
+        ({"$or": [{"$where": "sleep(1000)"}]}, "unknown operator '$where'"),
+        ({"status": {"$not": {"$where": "1"}}}, "unknown operator '$where'"),
         ({"status": {"$in": "failed"}}, "$in takes an array"),
         ({"created": {"$gt": "yesterday"}}, "is not an ISO 8601 time"),
         ({"public": "yes"}, "needs true or false"),
@@ -468,6 +475,7 @@ async def test_a_job_whose_end_cannot_be_stored_fails_with_the_reason(
 ) -> None:
     store = jobserver.jobs.store.store
     update = store.update_job
+    broken = store.unavailable_errors[0]  # what this store raises when its storage fails
 
     attempts: list[str] = []
 
@@ -476,7 +484,7 @@ async def test_a_job_whose_end_cannot_be_stored_fails_with_the_reason(
         if changes.get("status") in ("succeeded", "failed"):
             attempts.append(changes["status"])
             if len(attempts) <= 2:
-                raise sqlite3.OperationalError("disk I/O error")
+                raise broken("disk I/O error")
         return update(job_id, changes, **kwargs)
 
     monkeypatch.setattr(store, "update_job", failing)
@@ -514,10 +522,13 @@ async def test_careless_code_is_contained(api: Api) -> None:
 async def test_a_store_that_cannot_write_is_a_503_that_says_why(
     api: Api, jobserver: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def full(*args: Any, **kwargs: Any) -> Any:
-        raise sqlite3.OperationalError("database or disk is full")  # injected: a full disk
+    store = jobserver.jobs.store.store
+    broken = store.unavailable_errors[0]  # what this store raises when its storage fails
 
-    monkeypatch.setattr(jobserver.jobs.store.store, "insert_job", full)
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise broken("database or disk is full")  # injected: a full disk
+
+    monkeypatch.setattr(store, "insert_job", full)
     answer = await api.post("jobs", {"script": "echo", "kwargs": {"text": "x"}, "run": True})
     assert answer.code == 503
     assert answer.json["message"] == "the job store cannot be used: database or disk is full"

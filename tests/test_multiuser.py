@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import Api, jobserver_config
+from helpers import Api
 from jupyter_server.auth.identity import IdentityProvider, User
+
+#: these tests run on the SQLite store and on the MongoDB store (see conftest.py)
+EVERY_STORE = True
 
 USERS = {"alice-token": "alice", "bob-token": "bob", "root-token": "root"}
 
@@ -23,13 +26,16 @@ class UsersByToken(IdentityProvider):
         return handler.request.headers.get("Authorization", "").startswith("token ")
 
 
-@pytest.fixture
-def jp_server_config(tmp_path: Any) -> dict[str, Any]:
-    return jobserver_config(
-        tmp_path,
-        ServerApp={"identity_provider_class": UsersByToken},
-        JobServerApp={"admin_users": {"root"}},
-    )
+pytestmark = pytest.mark.parametrize(
+    "jp_server_config",
+    [
+        {
+            "ServerApp": {"identity_provider_class": UsersByToken},
+            "JobServerApp": {"admin_users": {"root"}},
+        }
+    ],
+    indirect=True,
+)
 
 
 @pytest.fixture

@@ -22,15 +22,6 @@ def start_with(tmp_path: pathlib.Path, **settings: Any) -> str:
     return str(failed.value)
 
 
-def test_a_mongodb_url_is_refused_for_now(tmp_path: pathlib.Path, monkeypatch: Any) -> None:
-    monkeypatch.chdir(tmp_path)
-    said = start_with(tmp_path, db_url="mongodb://user:pa55word@db.example:27017/jobs")
-    assert "JobServerApp.db_url is a mongodb:// URL" in said
-    assert "not supported in this version" in said
-    assert "pa55word" not in said  # the URL's credentials stay out of the log
-    assert not list(tmp_path.rglob("mongodb:*"))  # no folder named after the URL
-
-
 def test_another_kind_of_url_is_refused(tmp_path: pathlib.Path, monkeypatch: Any) -> None:
     monkeypatch.chdir(tmp_path)
     said = start_with(tmp_path, db_url="postgresql://db.example/jobs")

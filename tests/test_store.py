@@ -10,10 +10,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import mongo
 import pytest
 
 from jupyter_jobserver.errors import InvalidRequest
 from jupyter_jobserver.store import RawJSON, SQLiteStore, Store
+from jupyter_jobserver.store.mongo import MongoStore
 from jupyter_jobserver.store.query import parse_filter, parse_sort
 
 STATUSES = ["created", "queued", "running", "succeeded", "failed", "cancelled"]
@@ -97,6 +99,8 @@ def field_matches(value: Any, cond: Any, is_tags: bool) -> bool:
 #: how to make each store the contract runs against, in a folder of its own
 STORES: dict[str, Callable[[pathlib.Path], Store]] = {
     "sqlite": lambda folder: SQLiteStore(url=f"sqlite:///{folder / 'sub' / 'jobs.sqlite'}"),
+    # real pymongo over the wire (see tests/mongo.py), a database per test
+    "mongodb": lambda folder: MongoStore(url=mongo.uri(), database=mongo.new_database()),
 }
 
 
@@ -106,6 +110,8 @@ def store(request: Any, tmp_path: pathlib.Path) -> Store:
     store.open()
     yield store
     store.close()
+    if isinstance(store, MongoStore):
+        mongo.drop(store.database)
 
 
 @pytest.fixture
@@ -256,6 +262,9 @@ def test_delete_removes_jobs_and_their_tags(store: Store, jobs: list[dict[str, A
     ids = [j["id"] for j in jobs[:120]]
     assert store.delete_jobs([*ids, "not-there"]) == 120
     assert store.find_jobs(None, [("created", 1)], 1, 0)[1] == 80
+    assert store.job_ids(parse_filter({"id": {"$in": ids}})) == []
+    if not isinstance(store, SQLiteStore):
+        return
     raw = sqlite3.connect(store.path)
     assert (
         raw.execute(
@@ -263,3 +272,71 @@ def test_delete_removes_jobs_and_their_tags(store: Store, jobs: list[dict[str, A
         ).fetchone()[0]
         == 0
     )
+
+
+def make_document(i: int) -> dict[str, Any]:
+    return {
+        "id": f"doc{i:03d}",
+        "name": f"series {i % 5}",
+        "datatype": ["json", "dataframe"][i % 2],
+        "description": None if i % 3 else f"number {i}",
+        "owner": ["alice", "bob"][i % 2],
+        "public": i % 4 == 0,
+        "created": f"2026-11-{1 + i % 28:02d}T08:00:00.000000Z",
+        "edited": None,
+        "revision": 1,
+        "size": 10 * i,
+        "sha256": f"{i:064x}",
+        "data": {"values": [i, i + 1], "$odd key": {"a.b": 2**70}},
+    }
+
+
+def test_data_documents_round_trip_filter_sort_and_page(store: Store) -> None:
+    from jupyter_jobserver.store.query import DATA_FIELDS, DATA_SORT_FIELDS
+
+    made = [make_document(i) for i in range(30)]
+    for document in made:
+        store.insert_data(document)
+    assert store.get_data("doc007") == made[7]  # any JSON, exactly: odd keys, big integers
+    assert "data" not in store.get_data("doc007", payload=False)
+    assert isinstance(store.get_data("doc007", raw=True)["data"], RawJSON)
+    assert store.get_data("nope") is None
+    where = parse_filter({"owner": "bob", "size": {"$gte": 100}}, DATA_FIELDS)
+    page, total = store.find_data(where, parse_sort("-size", DATA_SORT_FIELDS), 5, 1)
+    expected = sorted(
+        (d for d in made if d["owner"] == "bob" and d["size"] >= 100), key=lambda d: -d["size"]
+    )
+    assert total == len(expected)
+    assert [d["id"] for d in page] == [d["id"] for d in expected[1:6]]
+    assert all("data" not in d for d in page)
+    assert store.delete_data(["doc001", "doc002", "gone"]) == 2
+    assert store.find_data(None, [("created", 1)], 100, 0)[1] == 28
+
+
+def test_a_data_document_changes_only_at_the_revision_its_editor_read(store: Store) -> None:
+    store.insert_data(make_document(1))
+    assert store.update_data("doc001", {"data": [1], "revision": 2}, revision=1)
+    assert not store.update_data("doc001", {"data": [2], "revision": 2}, revision=1)  # stale
+    assert store.get_data("doc001")["data"] == [1]
+    assert store.update_data("doc001", {"public": True})  # no revision given: any
+    assert store.get_data("doc001", payload=False)["public"] is True
+    assert not store.update_data("missing", {"name": "x"})
+    with pytest.raises(ValueError, match="not a data document field"):
+        store.update_data("doc001", {"payload": 1})
+
+
+def test_only_one_of_many_racing_editors_wins(store: Store) -> None:
+    store.insert_data(make_document(1))
+    outcomes: list[bool] = []
+    barrier = threading.Barrier(6)
+
+    def edit(n: int) -> None:
+        barrier.wait()
+        outcomes.append(store.update_data("doc001", {"data": n, "revision": 2}, revision=1))
+
+    threads = [threading.Thread(target=edit, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == [False] * 5 + [True]

@@ -89,6 +89,9 @@ class JobLifecycle(LoggingConfigurable):
         self.events = events
         self.data = data
         self.transitions = Transitions(self.log)
+        #: on a shared store: the ids of jobs other live servers hold (reconciliation
+        #: leaves them to those servers)
+        self.held_elsewhere: Callable[[], Awaitable[set[str]]] | None = None
         self.transitions.add(EventStreams(events))
         self._active: dict[str, ActiveJob] = {}
         self._by_owner: dict[str, set[str]] = defaultdict(set)
@@ -138,7 +141,9 @@ class JobLifecycle(LoggingConfigurable):
         again, in its original order (or failed, if ``requeue_on_restart`` is off).
         """
         store = self.store.store
+        held = await self.held_elsewhere() if self.held_elsewhere is not None else set()
         running = await self.store.read(store.job_ids, _where("status", Status.running.value))
+        running = [job_id for job_id in running if job_id not in held]
         now = utcnow()
         for job_id in running:
             await self.store.write(
@@ -157,6 +162,7 @@ class JobLifecycle(LoggingConfigurable):
         queued, _ = await self.store.read(
             store.find_jobs, _where("status", Status.queued.value), [("queued", 1)], 10**9, 0
         )
+        queued = [job for job in queued if job["id"] not in held]
         if running or queued:
             self.log.info(
                 "jobserver: %d job(s) were running when the server stopped (now failed), "

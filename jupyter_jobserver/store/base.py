@@ -36,6 +36,11 @@ class Store(LoggingConfigurable):
     #: connection): callers are told the store is unavailable, with the reason
     unavailable_errors: tuple[type[BaseException], ...] = ()
 
+    def where(self) -> str:
+        """Where the store is, as a log line or an error message may say it (without any
+        credentials the URL holds)."""
+        return self.url
+
     def open(self) -> None:
         """Take the store (its lock, when it is not shared), connect, create what is
         missing, migrate. Called once, off the event loop; a ``RuntimeError`` says why
