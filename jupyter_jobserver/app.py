@@ -30,7 +30,15 @@ from .data.datafiles import DataFiles
 from .data.documents import DataDocuments
 from .executor import Executor, LocalExecutor
 from .handlers import default_handlers
-from .jobs import FolderJobLogs, JobLifecycle, JobLogs, JobManager, JobPolicy
+from .jobs import (
+    FolderJobFiles,
+    FolderJobLogs,
+    JobFiles,
+    JobLifecycle,
+    JobLogs,
+    JobManager,
+    JobPolicy,
+)
 from .jobs.transitions import JupyterEvents
 from .scripts import ScriptRegistry
 from .store import SQLiteStore, Store, StoreRunner
@@ -82,6 +90,7 @@ class JobServerApp(ExtensionApp):
         JobPolicy,
         JobLifecycle,
         FolderJobLogs,
+        FolderJobFiles,
         SQLiteStore,
         LocalExecutor,
     ]
@@ -113,6 +122,12 @@ class JobServerApp(ExtensionApp):
         default_value=FolderJobLogs,
         klass=JobLogs,
         help="Where job output is kept (default: a folder per job in jobs_dir).",
+    ).tag(config=True)
+
+    files_class = Type(
+        default_value=FolderJobFiles,
+        klass=JobFiles,
+        help="Where the files jobs write are kept (default: each job's folder in jobs_dir).",
     ).tag(config=True)
 
     executor_class = Type(
@@ -193,6 +208,7 @@ class JobServerApp(ExtensionApp):
         self.store = self.store_class(parent=self, url=self.db_url)
         self.store_runner = StoreRunner(self.store)
         self.logs = self.logs_class(parent=self, root=self.jobs_dir)
+        self.files = self.files_class(parent=self, root=self.jobs_dir)
         self.registry = ScriptRegistry(parent=self)
         self.executor = self.executor_class(parent=self, log=self.log)
         self.executor.preload(self.registry.modules())
@@ -206,6 +222,7 @@ class JobServerApp(ExtensionApp):
             executor=self.executor,
             registry=self.registry,
             logs=self.logs,
+            files=self.files,
             data=DataBindings(self.datafiles, self.documents),
         )
         event_logger = getattr(self.server, "event_logger", None)
@@ -246,7 +263,7 @@ class JobServerApp(ExtensionApp):
         removed = await asyncio.to_thread(self.datafiles.remove_stale_uploads)
         if removed:
             self.log.info("jobserver: removed %d upload(s) cut off by a crash", removed)
-        await self.executor.start(self.jobs.lifecycle, self.logs)
+        await self.executor.start(self.jobs.lifecycle, self.logs, self.files)
         await self.registry.load(self.executor.describe, self.server.root_dir)
         await self.jobs.start()
         self._hand_to_kernels()

@@ -1,5 +1,6 @@
 """Jobs: the operations on them, their life cycle, the rules they follow, their output."""
 
+from .files import FolderJobFiles, JobFiles
 from .lifecycle import JobLifecycle
 from .logs import FolderJobLogs, JobLogs
 from .manager import JobManager, job_filter
@@ -7,7 +8,9 @@ from .policy import JobPolicy
 from .transitions import TransitionPlugin, Transitions
 
 __all__ = [
+    "FolderJobFiles",
     "FolderJobLogs",
+    "JobFiles",
     "JobLifecycle",
     "JobLogs",
     "JobManager",

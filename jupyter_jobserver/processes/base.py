@@ -21,6 +21,9 @@ class Process:
     has_scripts: bool = True
     #: the job reads its bound data from a file (a file script gets a path)
     data_as_path: bool = False
+    #: names in the job's folder that the kind itself writes for the job (inputs it hands
+    #: over, results it reads back): not among the job's files
+    own_files: frozenset[str] = frozenset()
 
     # --- in the server ------------------------------------------------------------------
 
