@@ -166,3 +166,26 @@ async def test_cancel_ends_the_kernel_and_what_it_started(api: Api, api_fetch: A
     _, alive = await asyncio.to_thread(psutil.wait_procs, processes, 30)
     assert alive == []
     assert (await api.get(f"jobs/{job_id}")).json["status"] == "cancelled"
+
+
+async def test_each_job_gets_a_fresh_kernel_started_ahead_of_it(api: Api, jobserver: Any) -> None:
+    kernels: list[int] = []
+    for n in range(3):
+        job = await api.run("state", 120, kwargs={"n": n})
+        assert job["status"] == "succeeded", job["error"]
+        kernels.append(job["result"])
+    # one kernel per job, and none of them outlives its job (no state carries over)
+    assert len(set(kernels)) == 3
+    _, alive = await asyncio.to_thread(
+        psutil.wait_procs, [psutil.Process(p) for p in kernels if psutil.pid_exists(p)], 30
+    )
+    assert alive == []
+    # the next job's kernel is already there: each worker that ran one starts one
+    workers = [psutil.Process(pid) for pid in jobserver.executor.worker_pids()]
+    waiting = [
+        child
+        for worker in workers
+        for child in worker.children(recursive=True)
+        if "ipykernel" in " ".join(child.cmdline())
+    ]
+    assert 1 <= len(waiting) <= len(workers)

@@ -52,6 +52,11 @@ class Process:
         it; ``cache`` lives as long as the worker."""
         return {}
 
+    def spare_processes(self) -> frozenset[int]:
+        """Processes this kind started ahead of the next job (a kernel), which the
+        clean-up after each job leaves running."""
+        return frozenset()
+
     def run(self, task: dict[str, Any], done: dict[str, Any]) -> Any:
         """Run the task in this process and return its result; may record in ``done``
         (``exit_code``, the ``provenance`` parameters the code used)."""

@@ -212,6 +212,10 @@ class NotebookProcess(Process):
             }
         return cache[key]
 
+    def spare_processes(self) -> frozenset[int]:
+        runtime = sys.modules.get("jupyter_jobserver.runtime.notebook")
+        return runtime.spare_processes() if runtime is not None else frozenset()
+
     def run(self, task: dict[str, Any], done: dict[str, Any]) -> Any:
         from ..runtime.notebook import run_notebook
 

@@ -105,7 +105,10 @@ class JobRunner:
             if os.getpid() != pid:  # the job forked, and this is the child returning
                 os._exit(0)
             done["progress"] = context._state.end()
-            kill_descendants(os.getpid())  # nothing a job started outlives it
+            # nothing a job started outlives it (a kernel started for the next job is
+            # the process kind's, not this job's)
+            spare = frozenset().union(*(k.spare_processes() for k in PROCESSES.values()))
+            kill_descendants(os.getpid(), spare)
             os.chdir(cwd)
             _restore_environ(environ)  # a job's environment changes stay with that job
             interpreter.restore()

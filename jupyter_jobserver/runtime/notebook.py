@@ -7,10 +7,14 @@ Imported only when a notebook job runs: nbclient and nbformat are loaded then.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
+import threading
 from typing import Any
 
 from .. import context
@@ -34,7 +38,6 @@ def run_notebook(spec: dict[str, Any], values: dict[str, Any], job_dir: str) -> 
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-    from traitlets.config import Config
 
     class StreamingClient(NotebookClient):
         """Each output goes to the job's streams the moment the kernel sends it."""
@@ -62,18 +65,31 @@ def run_notebook(spec: dict[str, Any], values: dict[str, Any], job_dir: str) -> 
     code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     total = len(code) - (1 if values else 0)
     saved = os.path.join(job_dir, os.path.basename(spec["notebook"]))
-    sockets = tempfile.mkdtemp(prefix="jobserver-kernel-")
+    kernel_name = spec.get("kernel") or "python3"
+    kernel = _take_spare(kernel_name) or _Kernel(kernel_name, cwd=job_dir)
     client = StreamingClient(
         notebook,
-        kernel_name=spec.get("kernel") or "python3",
+        km=kernel.manager,
         timeout=None,
         resources={"metadata": {"path": job_dir}},
-        # the kernel talks to this worker over local sockets, not loopback TCP (in a
-        # short path of their own: a socket's path has a length limit)
-        config=Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "k")}}),
+        shutdown_kernel="immediate",  # the kernel is done with: no grace period to wait
     )
+
+    def hidden(code: str) -> Any:
+        """Run code the notebook does not show (its outputs are not the job's)."""
+        cell = nbformat.v4.new_code_cell(code)
+        client.quiet = True
+        notebook.cells.append(cell)  # nbclient keeps what it runs in the notebook
+        try:
+            client.execute_cell(cell, len(notebook.cells) - 1)
+        finally:
+            notebook.cells.pop()
+            client.quiet = False
+        return cell
+
     try:
         with client.setup_kernel():
+            hidden(f"__import__('os').chdir({job_dir!r})")  # a spare kernel started elsewhere
             number = 0
             for index in code:
                 cell = notebook.cells[index]
@@ -90,17 +106,92 @@ def run_notebook(spec: dict[str, Any], values: dict[str, Any], job_dir: str) -> 
                         detail=str(exc),
                     ) from None
             context.progress(1.0, f"cell {total} of {total}")
-            probe = nbformat.v4.new_code_cell(_RESULT.format(name=spec.get("result") or "result"))
-            client.quiet = True
-            notebook.cells.append(probe)  # nbclient keeps what it runs in the notebook
-            try:
-                client.execute_cell(probe, len(notebook.cells) - 1)
-            finally:
-                notebook.cells.pop()
+            probe = hidden(_RESULT.format(name=spec.get("result") or "result"))
     finally:
         nbformat.write(notebook, saved)
-        shutil.rmtree(sockets, ignore_errors=True)
+        kernel.close()  # one job per kernel: nothing of this job reaches the next
+        _start_spare(kernel_name)
     text = "".join(
         "".join(out.get("text") or "") for out in probe.outputs if out.output_type == "stream"
     )
     return json.loads(text) if text.strip() else None
+
+
+class _Kernel:
+    """A kernel of the notebook's kind, talking to this worker over local sockets (in a
+    short folder of its own: a socket's path has a length limit), not loopback TCP."""
+
+    def __init__(self, name: str, cwd: str, quiet: bool = False) -> None:
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        self.name = name
+        self.sockets = tempfile.mkdtemp(prefix="jobserver-kernel-")
+        self.manager = AsyncKernelManager(
+            kernel_name=name, transport="ipc", ip=os.path.join(self.sockets, "k")
+        )
+        # a spare kernel writes nowhere: until it runs a job, no job's output is its own
+        streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
+        run_sync(self.manager.start_kernel)(cwd=cwd, **streams)
+
+    @property
+    def pid(self) -> int | None:
+        return getattr(self.manager.provisioner, "pid", None)
+
+    def alive(self) -> bool:
+        from jupyter_core.utils import run_sync
+
+        return bool(self.manager.has_kernel and run_sync(self.manager.is_alive)())
+
+    def close(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        with contextlib.suppress(Exception):
+            if self.manager.has_kernel:
+                run_sync(self.manager.shutdown_kernel)(now=True)
+        shutil.rmtree(self.sockets, ignore_errors=True)
+        # the client's heartbeat thread ends a moment after its channels are stopped; a
+        # thread left running would make the worker retire (and take the spare with it)
+        from jupyter_client.channels import HBChannel
+
+        for thread in threading.enumerate():
+            if isinstance(thread, HBChannel):
+                thread.stop()
+                thread.join(5)
+
+
+#: the kernel started ahead of the next notebook job of this worker
+_spare: _Kernel | None = None
+
+
+def spare_processes() -> frozenset[int]:
+    """The spare kernel's process, which the clean-up between jobs leaves running."""
+    pid = _spare.pid if _spare is not None else None
+    return frozenset({pid}) if pid else frozenset()
+
+
+def _take_spare(name: str) -> _Kernel | None:
+    """The spare kernel, if it is of this kind and alive (each is used once)."""
+    global _spare
+    spare, _spare = _spare, None
+    if spare is not None and spare.name == name and spare.alive():
+        return spare
+    if spare is not None:
+        spare.close()
+    return None
+
+
+def _start_spare(name: str) -> None:
+    """Start a kernel for the next notebook job now, so that job need not wait for one
+    (the kernel starts while this worker reports the job that just ended)."""
+    global _spare
+    try:
+        _spare = _Kernel(name, cwd=tempfile.gettempdir(), quiet=True)
+    except Exception:  # the next job starts its own kernel, and says why if it cannot
+        _spare = None
+
+
+@atexit.register
+def _discard_spare() -> None:
+    if _spare is not None:
+        _spare.close()
