@@ -34,13 +34,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..runtime.checksums import sha256_file
-from ..runtime.failure import ReportedFailure
 from .base import Process
 
 #: the cell tag that marks the parameters cell
 PARAMETERS_TAG = "parameters"
-#: the tag of the cell the job server adds with the job's values
-INJECTED_TAG = "injected-parameters"
 #: JSON Schema type of a literal default
 _TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
 
@@ -223,39 +220,3 @@ class NotebookProcess(Process):
         values.update(task.get("kwargs") or {})
         done.setdefault("provenance", {})["parameters"] = values
         return run_notebook(task["spec"], values, task["job_dir"])
-
-
-class CellFailed(ReportedFailure):
-    """A cell of the notebook raised; its traceback is in the job's stderr already."""
-
-
-def output_text(output: Mapping[str, Any]) -> tuple[str, str] | None:
-    """``(stream, text)`` of one cell output, as the job's stdout or stderr shows it."""
-    kind = output.get("output_type")
-    if kind == "stream":
-        return str(output.get("name") or "stdout"), _joined(output.get("text"))
-    if kind in ("execute_result", "display_data"):
-        data = output.get("data") or {}
-        if "text/plain" in data:
-            return "stdout", _joined(data["text/plain"]).rstrip("\n") + "\n"
-        kinds = ", ".join(sorted(data))
-        return "stdout", f"[{kinds} output: see the executed notebook]\n"
-    if kind == "error":
-        return "stderr", _strip_ansi("\n".join(output.get("traceback") or [])) + "\n"
-    return None
-
-
-def _joined(text: Any) -> str:
-    return "".join(text) if isinstance(text, list) else str(text or "")
-
-
-def _strip_ansi(text: str) -> str:
-    import re
-
-    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
-
-
-def write(stream: str, text: str) -> None:
-    target = sys.stderr if stream == "stderr" else sys.stdout
-    target.write(text)
-    target.flush()

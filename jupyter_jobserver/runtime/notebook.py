@@ -11,19 +11,20 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from .. import context
-from ..processes.notebook import (
-    INJECTED_TAG,
-    CellFailed,
-    output_text,
-    write,
-)
+from .failure import ReportedFailure
+
+#: the tag of the cell the job server adds with the job's values
+INJECTED_TAG = "injected-parameters"
 
 #: the code that hands the notebook's result to the job (run after the last cell, not
 #: kept in the executed notebook)
@@ -195,3 +196,37 @@ def _start_spare(name: str) -> None:
 def _discard_spare() -> None:
     if _spare is not None:
         _spare.close()
+
+
+class CellFailed(ReportedFailure):
+    """A cell of the notebook raised; its traceback is in the job's stderr already."""
+
+
+def output_text(output: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(stream, text)`` of one cell output, as the job's stdout or stderr shows it."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        return str(output.get("name") or "stdout"), _joined(output.get("text"))
+    if kind in ("execute_result", "display_data"):
+        data = output.get("data") or {}
+        if "text/plain" in data:
+            return "stdout", _joined(data["text/plain"]).rstrip("\n") + "\n"
+        kinds = ", ".join(sorted(data))
+        return "stdout", f"[{kinds} output: see the executed notebook]\n"
+    if kind == "error":
+        return "stderr", _strip_ansi("\n".join(output.get("traceback") or [])) + "\n"
+    return None
+
+
+def _joined(text: Any) -> str:
+    return "".join(text) if isinstance(text, list) else str(text or "")
+
+
+def _strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+
+
+def write(stream: str, text: str) -> None:
+    target = sys.stderr if stream == "stderr" else sys.stdout
+    target.write(text)
+    target.flush()
