@@ -38,6 +38,7 @@ from .jobs import (
     JobLogs,
     JobManager,
     JobPolicy,
+    JobRetention,
 )
 from .jobs.transitions import JupyterEvents
 from .scripts import ScriptRegistry
@@ -89,6 +90,7 @@ class JobServerApp(ExtensionApp):
         DataDocuments,
         JobPolicy,
         JobLifecycle,
+        JobRetention,
         FolderJobLogs,
         FolderJobFiles,
         SQLiteStore,

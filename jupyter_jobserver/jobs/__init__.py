@@ -5,6 +5,7 @@ from .lifecycle import JobLifecycle
 from .logs import FolderJobLogs, JobLogs
 from .manager import JobManager, job_filter
 from .policy import JobPolicy
+from .retention import JobRetention
 from .transitions import TransitionPlugin, Transitions
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "JobLogs",
     "JobManager",
     "JobPolicy",
+    "JobRetention",
     "TransitionPlugin",
     "Transitions",
     "job_filter",

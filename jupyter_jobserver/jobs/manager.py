@@ -38,6 +38,7 @@ from .files import FILE_CHUNK, FolderJobFiles, JobFiles, check_path
 from .lifecycle import JobLifecycle
 from .logs import JobLogs, OutputFollower, OutputSlice, check_stream, whole_characters
 from .policy import JobPolicy
+from .retention import JobRetention
 
 
 class JobManager(LoggingConfigurable):
@@ -72,6 +73,7 @@ class JobManager(LoggingConfigurable):
             events=self.events,
             data=data,
         )
+        self.retention = JobRetention(parent=self, manager=self)
         self._started = asyncio.Event()
         self.broken: str | None = None
 
@@ -86,6 +88,7 @@ class JobManager(LoggingConfigurable):
             self.log.exception("jobserver: could not reconcile the jobs of the previous run")
         finally:
             self._started.set()
+        self.retention.start()
 
     async def ready(self) -> None:
         await self._started.wait()
@@ -98,6 +101,7 @@ class JobManager(LoggingConfigurable):
         self._started.set()
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.lifecycle.stop()
 
     # --- create, read, list -------------------------------------------------------------
@@ -363,6 +367,22 @@ class JobManager(LoggingConfigurable):
         await asyncio.to_thread(self.files.delete, ids)
         for job in jobs:
             self.lifecycle.announce(job["id"], job.get("status"), "deleted", job)
+        return deleted
+
+    async def remove_finished(self, jobs: builtins.list[dict]) -> int:
+        """Remove finished jobs with their output and files (for retention: no user asks,
+        and none of them is running, so there is nothing to cancel)."""
+        jobs = [
+            job for job in jobs if job["status"] in FINISHED and job["id"] not in self.lifecycle
+        ]
+        ids = [job["id"] for job in jobs]
+        if not ids:
+            return 0
+        deleted = await self.store.write(self.store.store.delete_jobs, ids)
+        await asyncio.to_thread(self.logs.delete, ids)
+        await asyncio.to_thread(self.files.delete, ids)
+        for job in jobs:
+            self.lifecycle.announce(job["id"], job["status"], "deleted", job)
         return deleted
 
     # --- output -------------------------------------------------------------------------
