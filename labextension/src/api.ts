@@ -163,6 +163,12 @@ export const api = {
     (await requestAPI<{ files: IJobFile[] }>(`jobs/${segment(id)}/files`))
       .files,
 
+  /** One job file that is JSON (an executed notebook), decoded. */
+  jobFileJSON: (id: string, path: string): Promise<any> =>
+    requestAPI(
+      `jobs/${segment(id)}/files/${path.split('/').map(segment).join('/')}`
+    ),
+
   /** The URL of one job file (`download`: the browser saves it). */
   jobFileURL: (id: string, path: string, download = false): string =>
     apiURL(

@@ -278,6 +278,8 @@ export interface IJobDetailOptions {
   model: JobServerModel;
   openJob: (id: string) => void;
   useInNotebook: (job: IJob) => void;
+  /** Open a notebook the job wrote (its executed notebook) in JupyterLab. */
+  openNotebook?: (id: string, path: string) => void;
 }
 
 /**
@@ -574,7 +576,7 @@ function JobView(
           )}
         </section>
       ) : null}
-      <JobFiles id={id} status={job.status} />
+      <JobFiles id={id} status={job.status} openNotebook={props.openNotebook} />
       {job.provenance ? (
         <section className="jp-JobServer-section">
           <h3>Provenance</h3>
@@ -592,8 +594,12 @@ const IMAGE = /\.(png|jpe?g|gif|webp|svg)$/i;
  * The files a job wrote: each a download link with its size and checksum,
  * images shown as well. Read again whenever the job's status changes.
  */
-function JobFiles(props: { id: string; status: string }): JSX.Element | null {
-  const { id, status } = props;
+function JobFiles(props: {
+  id: string;
+  status: string;
+  openNotebook?: (id: string, path: string) => void;
+}): JSX.Element | null {
+  const { id, status, openNotebook } = props;
   const [files, setFiles] = React.useState<IJobFile[] | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   React.useEffect(() => {
@@ -634,6 +640,15 @@ function JobFiles(props: { id: string; status: string }): JSX.Element | null {
                   >
                     {file.path}
                   </a>
+                  {openNotebook && file.path.endsWith('.ipynb') ? (
+                    <button
+                      className="jp-mod-styled jp-JobServer-button"
+                      title="Open a copy of this notebook in JupyterLab"
+                      onClick={() => openNotebook(id, file.path)}
+                    >
+                      Open
+                    </button>
+                  ) : null}
                   {IMAGE.test(file.path) ? (
                     <div>
                       <img

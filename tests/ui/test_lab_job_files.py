@@ -31,3 +31,24 @@ def test_a_jobs_page_lists_its_files_with_download_links(lab_page: Lab) -> None:
     text = ui.page.evaluate("url => fetch(url).then(r => r.text())", href)
     assert text == "name,value\nhello,1\n"
     ui.shot("job-files")
+
+
+def test_the_executed_notebook_of_a_job_opens_in_jupyterlab(lab_page: Lab) -> None:
+    ui = lab_page
+    job = ui.server.call(
+        "POST", "jobs", {"script": "sine_table", "kwargs": {"points": 7}, "run": True}
+    )
+    assert ui.server.call("GET", f"jobs/{job['id']}?wait=120")["status"] == "succeeded"
+    ui.sidebar("jobserver-jobs")
+    row = ui.page.locator("#jobserver-jobs .jp-JobServer-job[data-status='succeeded']")
+    row.filter(has_text="sine_table").first.click()
+    page = ui.page.locator(".jp-JobServer-job-detail[data-status='succeeded']")
+    files = page.get_by_label("Job files")
+    files.get_by_role("button", name="Open").click()
+    name = f"sine_table-job-{job['id'][:8]}.ipynb"
+    ui.page.locator(".lm-TabBar-tab", has_text=name).wait_for()
+    notebook = ui.page.locator(".jp-NotebookPanel").filter(has_text="7 points over 2 period(s)")
+    expect(notebook.first).to_be_visible()
+    expect(notebook.first).to_contain_text("points = 7")  # the injected parameters
+    assert (ui.server.root / name).exists()  # type: ignore[attr-defined]
+    ui.shot("executed-notebook")
