@@ -82,7 +82,7 @@ def run_notebook(spec: dict[str, Any], values: dict[str, Any], job_dir: str) -> 
         client.quiet = True
         notebook.cells.append(cell)  # nbclient keeps what it runs in the notebook
         try:
-            client.execute_cell(cell, len(notebook.cells) - 1)
+            client.execute_cell(cell, len(notebook.cells) - 1, store_history=False)
         finally:
             notebook.cells.pop()
             client.quiet = False
