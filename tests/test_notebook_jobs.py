@@ -189,3 +189,21 @@ async def test_each_job_gets_a_fresh_kernel_started_ahead_of_it(api: Api, jobser
         if "ipykernel" in " ".join(child.cmdline())
     ]
     assert 1 <= len(waiting) <= len(workers)
+
+
+async def test_a_notebook_reads_its_bound_data_from_data_path(api: Api) -> None:
+    script = (await api.get("scripts/lines")).json
+    assert script["data"] == ["datafile", "raw_data"]
+    inline = {"type": "raw_data", "data": [1, 2, 3], "datatype": "json"}
+    job = await api.run("lines", 120, data=inline)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"] == [1, 2, 3]
+    upload = await api.put("datafiles/three.csv", raw=b"a\n1\n2\n")
+    assert upload.code == 201, upload
+    job = await api.run("lines", 120, data={"type": "datafile", "name": "three.csv"})
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"] == 3
+    assert job["provenance"]["data"]["sha256"]
+    refused = await api.post("jobs", {"script": "lines", "run": True})
+    assert refused.code == 400
+    assert "needs data" in refused.json["message"]

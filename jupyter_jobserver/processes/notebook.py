@@ -13,6 +13,11 @@ JSON Schema details per name (``minimum``, ``enum``, ``description``...);
 ``metadata.jobserver.description`` and ``version`` describe the script (else the first
 line of the first Markdown cell). Describing a notebook reads it; nothing runs.
 
+Data: ``metadata.jobserver.data`` lists the bindings it accepts (``["datafile",
+"raw_data", "mongodb"]``; ``data_required: true`` when it needs one). The injected cell
+then sets ``data_path``: the datafile's path, or a ``data.json`` holding a document's or
+the inline data's JSON, as a file script gets it.
+
 Running one (in a worker): the values are injected in a cell after the parameters cell;
 the kernel is the one the notebook's metadata names; each cell's output goes to the
 job's stdout and stderr as the kernel produces it; progress is "cell i of n"; a cell
@@ -38,6 +43,8 @@ from .base import Process
 
 #: the cell tag that marks the parameters cell
 PARAMETERS_TAG = "parameters"
+#: the variable that holds the path of the job's data, in the injected cell
+DATA_VARIABLE = "data_path"
 #: JSON Schema type of a literal default
 _TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
 
@@ -69,6 +76,15 @@ def describe_notebook(name: str, path: str) -> dict[str, Any]:
         for key, prop in parameters.items()
     }
     kernel = (meta.get("kernelspec") or {}).get("name") or "python3"
+    data = [str(kind) for kind in own.get("data") or []]
+    data_parameter = None
+    if data:
+        data_parameter = {
+            "parameter": None,
+            "kind": "file",
+            "accepts": data,
+            "required": bool(own.get("data_required")),
+        }
     return {
         "name": name,
         "process": "notebook",
@@ -81,8 +97,8 @@ def describe_notebook(name: str, path: str) -> dict[str, Any]:
             "additionalProperties": False,
             "x-positional": order,
         },
-        "data": [],
-        "data_parameter": None,
+        "data": data,
+        "data_parameter": data_parameter,
         "cores": int(own.get("cores") or 1),
         "file": {
             "notebook": os.path.abspath(path),
@@ -215,8 +231,12 @@ class NotebookProcess(Process):
 
     def run(self, task: dict[str, Any], done: dict[str, Any]) -> Any:
         from ..runtime.notebook import run_notebook
+        from .file import data_path
 
         values = dict(task.get("parameters") or {})
         values.update(task.get("kwargs") or {})
-        done.setdefault("provenance", {})["parameters"] = values
+        done.setdefault("provenance", {})["parameters"] = dict(values)
+        path = data_path(task)
+        if path is not None:
+            values[DATA_VARIABLE] = path
         return run_notebook(task["spec"], values, task["job_dir"])
