@@ -18,7 +18,7 @@ from jobfiles_scripts import png
 from jupyter_jobserver.client import ENV_TOKEN, ENV_URL, JobServerClient
 from jupyter_jobserver.errors import NotFound
 from jupyter_jobserver.testing import ServerProcess
-from jupyter_jobserver.widgets import JobView
+from jupyter_jobserver.widgets import JobForm, JobView
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,9 @@ def files_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     home = tmp_path_factory.mktemp("files")
     config = jobserver_config(home)
     config["JobServerApp"]["scripts"]["write_files"] = "jobfiles_scripts:write_files"
+    config["JobServerApp"]["scripts"]["greet"] = {
+        "notebook": str(TESTS / "notebook_scripts" / "greet.ipynb")
+    }
     config["ServerApp"]["jpserver_extensions"].update(
         {"jupyterlab": False, "jupyter_lsp": False, "notebook_shim": False}
     )
@@ -85,3 +88,27 @@ def test_a_job_view_shows_the_files_of_the_job(client: JobServerClient) -> None:
     assert "table.csv</a>" in view.files.value
     quiet = JobView(client.run("echo", kwargs={"text": "no files"}), client, follow=False)
     assert quiet.files.value == ""
+
+
+def test_a_notebook_script_gets_the_form_of_a_function(client: JobServerClient) -> None:
+    """A notebook's parameters make the same widgets, checked the same way, and the view
+    of its job links the executed notebook."""
+    import ipywidgets as widgets
+
+    form = JobForm("greet", client=client)
+    kinds = {name: type(field.widget) for name, field in form.fields.items()}
+    assert kinds == {
+        "name": widgets.Text,
+        "times": widgets.IntSlider,
+        "scale": widgets.FloatText,
+        "loud": widgets.Checkbox,
+    }
+    times = form.fields["times"].widget
+    assert (times.min, times.max, times.value) == (1, 10, 2)
+    form.fields["name"].widget.value = "form"
+    form.run_button.click()
+    assert form.view is not None, form.message.value
+    job = form.view.wait(120)
+    assert job.status == "succeeded", job.error
+    assert job.result["greeting"] == "hello formhello form"
+    assert "greet.ipynb</a>" in form.view.files.value
