@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import re
+import tempfile
 from typing import Any
 
 import psutil
@@ -156,6 +157,11 @@ async def test_a_timeout_ends_the_kernel_and_what_it_started(api: Api, api_fetch
     assert job["error"]["type"] == "Timeout"
     _, alive = await asyncio.to_thread(psutil.wait_procs, processes, 30)
     assert alive == []
+    # the killed worker's kernel sockets go when the next kernel starts
+    assert (await api.run("greet", 120))["status"] == "succeeded"
+    folders = pathlib.Path(tempfile.gettempdir()).glob("jobserver-kernel-*-*")
+    owners = {int(folder.name.split("-")[2]) for folder in folders}
+    assert all(psutil.pid_exists(pid) for pid in owners), owners
 
 
 async def test_cancel_ends_the_kernel_and_what_it_started(api: Api, api_fetch: Any) -> None:

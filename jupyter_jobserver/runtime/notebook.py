@@ -127,7 +127,8 @@ class _Kernel:
         from jupyter_core.utils import run_sync
 
         self.name = name
-        self.sockets = tempfile.mkdtemp(prefix="jobserver-kernel-")
+        _remove_stale_sockets()
+        self.sockets = tempfile.mkdtemp(prefix=f"{SOCKETS_PREFIX}{os.getpid()}-")
         self.manager = AsyncKernelManager(
             kernel_name=name, transport="ipc", ip=os.path.join(self.sockets, "k")
         )
@@ -159,6 +160,31 @@ class _Kernel:
             if isinstance(thread, HBChannel):
                 thread.stop()
                 thread.join(5)
+
+
+#: the kernels' socket folders, in the temporary folder: ``<prefix><worker pid>-<random>``
+SOCKETS_PREFIX = "jobserver-kernel-"
+
+
+def _remove_stale_sockets() -> None:
+    """Remove the socket folders of workers that are gone (a cancelled or timed-out job
+    ends its worker before that worker can tidy up)."""
+    import glob
+
+    for folder in glob.glob(os.path.join(tempfile.gettempdir(), f"{SOCKETS_PREFIX}*-*")):
+        pid = os.path.basename(folder)[len(SOCKETS_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 #: the kernel started ahead of the next notebook job of this worker
