@@ -30,7 +30,16 @@ from .data.datafiles import DataFiles
 from .data.documents import DataDocuments
 from .executor import DaskExecutor, Executor, LocalExecutor
 from .handlers import default_handlers
-from .jobs import FolderJobLogs, JobLifecycle, JobLogs, JobManager, JobPolicy
+from .jobs import (
+    FolderJobFiles,
+    FolderJobLogs,
+    JobFiles,
+    JobLifecycle,
+    JobLogs,
+    JobManager,
+    JobPolicy,
+    JobRetention,
+)
 from .jobs.transitions import JupyterEvents
 from .scripts import ScriptRegistry
 from .store import SQLiteStore, Store, StoreRunner
@@ -81,7 +90,9 @@ class JobServerApp(ExtensionApp):
         DataDocuments,
         JobPolicy,
         JobLifecycle,
+        JobRetention,
         FolderJobLogs,
+        FolderJobFiles,
         SQLiteStore,
         LocalExecutor,
         DaskExecutor,
@@ -114,6 +125,12 @@ class JobServerApp(ExtensionApp):
         default_value=FolderJobLogs,
         klass=JobLogs,
         help="Where job output is kept (default: a folder per job in jobs_dir).",
+    ).tag(config=True)
+
+    files_class = Type(
+        default_value=FolderJobFiles,
+        klass=JobFiles,
+        help="Where the files jobs write are kept (default: each job's folder in jobs_dir).",
     ).tag(config=True)
 
     executor_class = Type(
@@ -201,6 +218,7 @@ class JobServerApp(ExtensionApp):
 
             self.logs = MongoJobLogs(parent=self, root=self.jobs_dir, store=self.store)
             self._publish = PublishOutput(self.logs)
+        self.files = self.files_class(parent=self, root=self.jobs_dir)
         self.registry = ScriptRegistry(parent=self)
         self.executor = self.executor_class(parent=self, log=self.log)
         self.executor.preload(self.registry.modules())
@@ -217,6 +235,7 @@ class JobServerApp(ExtensionApp):
             executor=self.executor,
             registry=self.registry,
             logs=self.logs,
+            files=self.files,
             data=DataBindings(self.datafiles, self.documents),
         )
         self.leases: Any = None
@@ -270,7 +289,7 @@ class JobServerApp(ExtensionApp):
         removed = await asyncio.to_thread(self.datafiles.remove_stale_uploads)
         if removed:
             self.log.info("jobserver: removed %d upload(s) cut off by a crash", removed)
-        await self.executor.start(self.jobs.lifecycle, self.logs)
+        await self.executor.start(self.jobs.lifecycle, self.logs, self.files)
         await self.registry.load(self.executor.describe, self.server.root_dir)
         if self.leases is not None:  # first: the jobs of servers gone are failed as lost
             await self.leases.start()

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import inspect
 import json
 import os
@@ -228,6 +229,23 @@ class Job:
         return self._need_client().output(self.id, "stdout").text
 
     @property
+    def files(self) -> list[dict[str, Any]]:
+        """The files the job wrote: ``[{path, size, sha256}]``; those of its record once it
+        has ended, what is there now while it runs."""
+        if self.finished and "files" in (self.record.get("provenance") or {}):
+            return list(self.record["provenance"]["files"])
+        return self._need_client().job_files(self.id)
+
+    def download(self, path: str, to: str | os.PathLike[str] | None = None) -> pathlib.Path:
+        """Save one of the job's files (to the current folder by default), checked
+        against its recorded sha256; the saved file's path."""
+        return self._need_client().download(self.id, path, to)
+
+    def file(self, path: str) -> bytes:
+        """The bytes of one of the job's files."""
+        return self._need_client().job_file(self.id, path)
+
+    @property
     def stderr(self) -> str:
         return self._need_client().output(self.id, "stderr").text
 
@@ -315,6 +333,10 @@ def _params(**values: Any) -> dict[str, Any]:
 
 def _segment(text: str) -> str:
     return quote(text, safe="")
+
+
+def _file_path(job_id: str, path: str) -> str:
+    return f"jobs/{_segment(job_id)}/files/" + "/".join(_segment(p) for p in path.split("/"))
 
 
 def _job(client: Any, record: dict[str, Any]) -> Job:
@@ -478,6 +500,16 @@ class _Api:
             next_offset=int(response.headers.get("X-Jobserver-Next-Offset", offset)),
             complete=response.headers.get("X-Jobserver-Complete") == "true",
         )
+
+    def job_files(self, job_id: str) -> Op[list[dict[str, Any]]]:
+        """The files a job wrote: ``[{path, size, sha256}]`` (``sha256`` once it ended)."""
+        response = yield _Request("GET", f"jobs/{_segment(job_id)}/files")
+        return _check(response).json()["files"]
+
+    def job_file(self, job_id: str, path: str) -> Op[bytes]:
+        """One file of a job, whole (``download`` streams a large one to disk)."""
+        response = yield _Request("GET", _file_path(job_id, path))
+        return _check(response).content
 
     # datafiles
     def datafiles(self) -> Op[list[dict[str, Any]]]:
@@ -691,6 +723,8 @@ class JobServerClient(_Bindings):
     delete_job = _sync(_Api.delete_job)
     delete_jobs = _sync(_Api.delete_jobs)
     output = _sync(_Api.output)
+    job_files = _sync(_Api.job_files)
+    job_file = _sync(_Api.job_file)
     datafiles = _sync(_Api.datafiles)
     datafile = _sync(_Api.datafile)
     datafile_content = _sync(_Api.datafile_content)
@@ -739,6 +773,53 @@ class JobServerClient(_Bindings):
             )
         except httpx.HTTPError as exc:
             raise _lost(self.connection, exc) from exc
+
+    def file_url(self, job_id: str, path: str) -> str:
+        """A link that downloads one file of a job (in a browser signed in to the server)."""
+        return f"{self.connection.api}{_file_path(job_id, path)}?download=1"
+
+    def files_html(self, job: Job) -> str:
+        """A job's files as HTML: images inline, every file a download link."""
+        from .display import files_html
+
+        return files_html(
+            job.files,
+            lambda path: self.file_url(job.id, path),
+            lambda path: self.job_file(job.id, path),
+        )
+
+    def download(
+        self, job_id: str, path: str, to: str | os.PathLike[str] | None = None
+    ) -> pathlib.Path:
+        """Save one file of a job, streamed to disk, and check it against the sha256 the
+        job recorded. ``to`` is a folder (the file keeps its name) or a file path; the
+        current folder by default. Nothing is left behind when the download fails."""
+        target = pathlib.Path(to) if to is not None else pathlib.Path.cwd()
+        if target.is_dir():
+            target = target / path.rsplit("/", 1)[-1]
+        partial = target.with_name(f".{target.name}.part")
+        digest = hashlib.sha256()
+        try:
+            with self._http.stream("GET", _file_path(job_id, path)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _check(response)
+                expected = response.headers.get("X-Jobserver-Sha256")
+                with partial.open("wb") as f:
+                    for block in response.iter_bytes(1 << 20):
+                        digest.update(block)
+                        f.write(block)
+            if expected and digest.hexdigest() != expected:
+                raise errors.JobServerError(
+                    f"{path} arrived with sha256 {digest.hexdigest()}, not the {expected} "
+                    "the job recorded; try again"
+                )
+            partial.replace(target)
+        except httpx.HTTPError as exc:
+            raise _lost(self.connection, exc) from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        return target
 
     def events(self, job_id: str) -> Iterator[dict[str, Any]]:
         """The job's events as they happen (``status``, ``progress``, ``output``, ``end``);
@@ -802,6 +883,8 @@ class AsyncJobServerClient(_Bindings):
     delete_job = _async(_Api.delete_job)
     delete_jobs = _async(_Api.delete_jobs)
     output = _async(_Api.output)
+    job_files = _async(_Api.job_files)
+    job_file = _async(_Api.job_file)
     datafiles = _async(_Api.datafiles)
     datafile = _async(_Api.datafile)
     datafile_content = _async(_Api.datafile_content)

@@ -5,8 +5,9 @@ Shared by the client's rich display, the magics and the widgets.
 
 from __future__ import annotations
 
+import base64
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 STATUS_COLOURS = {
@@ -181,3 +182,60 @@ class Progress:
 
     def __repr__(self) -> str:
         return f"{self.status} {progress_text(self.progress)}".rstrip()
+
+
+#: images a job wrote are shown inline (as data, so a saved notebook keeps them) up to
+#: this size; larger ones, and every other file, are links
+INLINE_IMAGE_LIMIT = 4 << 20
+IMAGE_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "svg": "image/svg+xml",
+}
+
+
+def image_type(path: str) -> str | None:
+    """The image type of a job file, by its extension (``None`` for any other file)."""
+    return IMAGE_TYPES.get(path.rsplit(".", 1)[-1].lower()) if "." in path else None
+
+
+def files_html(
+    files: list[dict[str, Any]],
+    link: Callable[[str], str],
+    content: Callable[[str], bytes],
+) -> str:
+    """A job's files: images shown inline, every file a download link with its size.
+    ``link(path)`` is a file's URL, ``content(path)`` its bytes (read for images only)."""
+    if not files:
+        return ""
+    parts = []
+    for entry in files:
+        path = entry["path"]
+        name = html.escape(path)
+        anchor = (
+            f'<a href="{html.escape(link(path))}" download="{html.escape(path.rsplit("/", 1)[-1])}"'
+            f' target="_blank">{name}</a> <small>({size_text(entry["size"])})</small>'
+        )
+        kind = image_type(path)
+        if kind and entry["size"] <= INLINE_IMAGE_LIMIT:
+            data = base64.b64encode(content(path)).decode("ascii")
+            parts.append(
+                f'<figure style="margin:4px 0"><img src="data:{kind};base64,{data}" '
+                f'alt="{name}" style="max-width:100%"/><figcaption>{anchor}</figcaption></figure>'
+            )
+        else:
+            parts.append(f"<div>{anchor}</div>")
+    return f"<div class='jobserver-files'><b>files</b>{''.join(parts)}</div>"
+
+
+def size_text(size: int) -> str:
+    """Bytes for a person: ``512 B``, ``3.2 kB``, ``1.4 MB``."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"

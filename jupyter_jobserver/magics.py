@@ -27,7 +27,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from IPython.display import display
+from IPython.display import HTML, display
 from traitlets import Unicode
 
 from . import display as show
@@ -175,6 +175,8 @@ class JobServerMagics(Magics):
             )
         elif job.status == "succeeded" and job.record.get("result") is not None:
             display(job.result)
+        if (job.record.get("provenance") or {}).get("files"):
+            display(HTML(self.client.files_html(job)))
         return job
 
     # --- the other commands --------------------------------------------------------------

@@ -6,7 +6,10 @@ Function scripts come from three places, later ones overriding earlier ones by n
    registers its examples there), as ``name = "module:function"``;
 2. ``ScriptRegistry.scripts`` in configuration, ``{"name": "module:function"}``;
 3. file scripts: specs in ``ScriptRegistry.scripts`` or ``<name>.json`` files in
-   ``ScriptRegistry.script_dirs`` (see :mod:`jupyter_jobserver.processes.file`).
+   ``ScriptRegistry.script_dirs`` (see :mod:`jupyter_jobserver.processes.file`);
+4. notebooks: ``{"notebook": path}`` in ``ScriptRegistry.scripts``, ``<name>.ipynb`` in
+   ``ScriptRegistry.script_dirs``, or an entry point naming a packaged ``.ipynb`` (see
+   :mod:`jupyter_jobserver.processes.notebook`).
 
 Describing a function script means importing it, so the registry asks a worker process
 to do it: the server never runs a script's code, not even its imports.
@@ -29,6 +32,7 @@ from .errors import NotFound
 from .parameters import ParameterSchema
 from .processes import get_process
 from .processes.file import FileScript, discover
+from .processes.notebook import describe_notebook, is_notebook_reference, notebook_paths
 
 ENTRY_POINT_GROUP = "jupyter_jobserver.scripts"
 
@@ -103,6 +107,40 @@ def file_scripts(
     return descriptions, broken
 
 
+def notebook_scripts(
+    configured: Mapping[str, Any],
+    folders: Iterable[str],
+    base: str,
+    *,
+    entry_points: bool = True,
+    exclude: Iterable[str] = (),
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Describe the notebook scripts (here, in the server: a notebook is read, nothing
+    runs). Returns descriptions and the broken ones."""
+    packaged: list[tuple[str, str]] = []
+    if entry_points:
+        packaged = [
+            (ep.name, ep.value)
+            for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+            if is_notebook_reference(ep.value)
+        ]
+    descriptions: dict[str, Any] = {}
+    broken: dict[str, str] = {}
+    try:
+        paths = notebook_paths(configured, folders, base, packaged)
+    except ValueError as exc:
+        return {}, {"notebooks": str(exc)}
+    patterns = list(exclude)
+    for name, path in paths.items():
+        if any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            continue
+        try:
+            descriptions[name] = describe_notebook(name, path)
+        except ValueError as exc:
+            broken[name] = str(exc)
+    return descriptions, broken
+
+
 def function_references(
     configured: Mapping[str, Any],
     *,
@@ -115,8 +153,11 @@ def function_references(
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = getattr(ep, "dist", None)
             source = f"entry point of {dist.name}" if dist is not None else "entry point"
-            found[ep.name] = (ep.value, source)
+            if not is_notebook_reference(ep.value):
+                found[ep.name] = (ep.value, source)
     for name, spec in configured.items():
+        if is_notebook_reference(spec):
+            continue
         if isinstance(spec, str):
             found[name] = (spec, "configuration")
         elif isinstance(spec, Mapping) and "function" in spec:
@@ -124,7 +165,8 @@ def function_references(
         elif not (isinstance(spec, Mapping) and "file" in spec):
             raise ValueError(
                 f"ScriptRegistry.scripts[{name!r}] must be 'module:function', "
-                "{'function': 'module:function'} or a file script spec {'file': ...}"
+                "{'function': 'module:function'}, a file script spec {'file': ...} or a "
+                "notebook {'notebook': 'path.ipynb'}"
             )
     patterns = list(exclude)
     return {
@@ -197,6 +239,16 @@ class ScriptRegistry(LoggingConfigurable):
         files, broken = await asyncio.to_thread(
             file_scripts, self.scripts, self.script_dirs, root_dir, self.exclude_scripts
         )
+        notebooks, unreadable = await asyncio.to_thread(
+            notebook_scripts,
+            self.scripts,
+            self.script_dirs,
+            root_dir,
+            entry_points=self.entry_point_scripts,
+            exclude=self.exclude_scripts,
+        )
+        files = {**files, **notebooks}
+        broken = {**broken, **unreadable}
         try:
             descriptions = await describe(references)
         except Exception as exc:

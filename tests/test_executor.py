@@ -17,7 +17,7 @@ import pytest
 from helpers import TESTS
 
 from jupyter_jobserver.executor import DaskExecutor, Executor, LocalExecutor, Outcome, Task
-from jupyter_jobserver.jobs import FolderJobLogs
+from jupyter_jobserver.jobs import FolderJobFiles, FolderJobLogs
 from jupyter_jobserver.serialize import DeferredJSON
 
 #: every executor the contract tests run against
@@ -64,6 +64,7 @@ class Recorder:
 def _start(kind: str, tmp_path: pathlib.Path, request: Any = None) -> Any:
     made: list[Executor] = []
     logs = FolderJobLogs(root=str(tmp_path / "jobs"))
+    files = FolderJobFiles(root=str(tmp_path / "jobs"))
 
     async def make(**traits: Any) -> tuple[Any, Recorder]:
         traits.setdefault("worker_env", {"PYTHONPATH": str(TESTS)})
@@ -72,7 +73,7 @@ def _start(kind: str, tmp_path: pathlib.Path, request: Any = None) -> Any:
             traits.setdefault("scheduler_address", cluster.scheduler_address)
         executor = EXECUTORS[kind](**traits)
         recorder = Recorder()
-        await executor.start(recorder, logs)
+        await executor.start(recorder, logs, files)
         made.append(executor)
         return executor, recorder
 
@@ -84,6 +85,7 @@ def any_executor(request: Any, tmp_path: pathlib.Path, jp_asyncio_loop: Any) -> 
     """Make an executor of each kind, started with a recording listener."""
     make, made, logs = _start(request.param, tmp_path, request)
     make.logs = logs
+    make.files = FolderJobFiles(root=str(tmp_path / "jobs"))
     yield make
     for executor in made:
         jp_asyncio_loop.run_until_complete(executor.stop())
@@ -264,3 +266,29 @@ def test_every_executor_states_what_it_can_do() -> None:
     for kind in EXECUTORS.values():
         assert isinstance(kind.shares_disk, bool)
         assert isinstance(kind.interrupts, bool)
+
+
+async def test_the_files_a_job_wrote_reach_the_job_files_with_their_checksums(
+    any_executor: Any, tmp_path: pathlib.Path
+) -> None:
+    """Wherever the job ran, its files are listed in the outcome and readable from the
+    job files the executor was started with once it reports the job finished."""
+    import hashlib
+
+    executor, recorder = await any_executor(workers=1, total_cores=1)
+    executor.submit(
+        Task(
+            job_id="writer",
+            process="function",
+            spec={"target": "jobfiles_scripts:write_files"},
+            kwargs={"text": "contract"},
+        )
+    )
+    outcome = await recorder.outcome("writer")
+    assert outcome.status == "succeeded", outcome
+    listed = outcome.provenance["files"]
+    assert [f["path"] for f in listed] == ["plot.png", "sub/deeper/notes.txt", "table.csv"]
+    for entry in listed:
+        data = any_executor.files.read("writer", entry["path"], 0, 1 << 20)
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        assert len(data) == entry["size"]

@@ -9,7 +9,11 @@ The contract assumes no shared machine. A :class:`Task` carries everything a job
 server's disk); a job's output goes to the :class:`~jupyter_jobserver.jobs.logs.JobLogs`
 the executor is started with; a large result comes back as
 :class:`~jupyter_jobserver.serialize.DeferredJSON` that the store fetches, never as a
-path of the server's.
+path of the server's. The files a job writes in its working folder are listed and
+checksummed where it ran, in ``Outcome.provenance["files"]``; an executor that does not
+share the server's disk copies each of them to the
+:class:`~jupyter_jobserver.jobs.files.JobFiles` it is started with (``JobFiles.put``)
+before it reports the job finished, so they outlive the worker's machine.
 
 Listener calls may come from any thread: :class:`Executor` hands them to the event loop
 (a call made on the loop's own thread is delivered at once, even from inside
@@ -45,6 +49,8 @@ class Task:
     cores: int = 1
     timeout: float | None = None
     max_result_bytes: int = 0
+    #: the most bytes of files the job may leave in its folder (0: no limit)
+    max_files_bytes: int = 0
 
     def message(self) -> dict[str, Any]:
         """The task as sent to a worker (a shallow copy: ``asdict`` would deep-copy)."""
@@ -121,18 +127,21 @@ class Executor(LoggingConfigurable):
 
     listener: ExecutorListener | None = None
     logs: Any = None
+    files: Any = None
 
     @property
     def cores(self) -> int:
         """How many cores' worth of tasks may run at once."""
         raise NotImplementedError
 
-    async def start(self, listener: ExecutorListener, logs: Any) -> None:
+    async def start(self, listener: ExecutorListener, logs: Any, files: Any = None) -> None:
         """Start accepting tasks (workers may still be warming up when this returns).
         ``logs`` is the :class:`~jupyter_jobserver.jobs.logs.JobLogs` that job output
-        goes to."""
+        goes to, ``files`` the :class:`~jupyter_jobserver.jobs.files.JobFiles` that the
+        files jobs write go to (see the module docstring)."""
         self.listener = _OnTheLoop(listener, asyncio.get_running_loop())
         self.logs = logs
+        self.files = files
         await self.launch()
 
     async def launch(self) -> None:

@@ -8,6 +8,8 @@ from .datafiles import DataFileHandler, DataFilesHandler
 from .jobs import (
     JobActionHandler,
     JobEventsHandler,
+    JobFileHandler,
+    JobFilesHandler,
     JobHandler,
     JobOutputHandler,
     JobQueryHandler,
@@ -29,6 +31,8 @@ default_handlers = [
     (rf"{API}/jobs/events", JobsEventsHandler),
     (rf"{API}/jobs/{_ID}/output/(?P<stream>[^/]+)", JobOutputHandler),
     (rf"{API}/jobs/{_ID}/events", JobEventsHandler),
+    (rf"{API}/jobs/{_ID}/files/?", JobFilesHandler),
+    (rf"{API}/jobs/{_ID}/files/(?P<path>.+)", JobFileHandler),
     (rf"{API}/jobs/{_ID}/(?P<action>[^/]+)", JobActionHandler),
     (rf"{API}/jobs/{_ID}", JobHandler),
     (rf"{API}/datafiles/?", DataFilesHandler),

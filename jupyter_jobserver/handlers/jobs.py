@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import mimetypes
+from urllib.parse import quote
+
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
@@ -186,3 +189,47 @@ class JobsEventsHandler(JobServerHandler):
     @authorized
     async def get(self) -> None:
         await self.stream_events(self.jobserver.jobs.watch(self.user), first=False)
+
+
+class JobFilesHandler(JobServerHandler):
+    """The files a job wrote in its working folder, with size and sha256."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        self.only_arguments()
+        self.send({"files": await self.jobserver.jobs.files_of(self.user, job_id)})
+
+
+class JobFileHandler(JobServerHandler):
+    """One file of a job, sent a piece at a time; ``?download=1`` asks the browser to save
+    it rather than show it."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str, path: str) -> None:
+        self.only_arguments("download")
+        download = self.bool_argument("download")
+        found = await self.jobserver.jobs.file(self.user, job_id, path)
+        kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        if kind.startswith("text/") or kind in ("application/json", "image/svg+xml"):
+            kind += "; charset=UTF-8"
+        self.set_header("Content-Type", kind)
+        if found.sha256:  # the job has ended: the file no longer changes
+            self.set_header("Content-Length", str(found.size))
+            self.set_header("X-Jobserver-Sha256", found.sha256)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        # a page a job wrote (HTML, SVG) must not run as the server's own origin
+        self.set_header("Content-Security-Policy", "sandbox")
+        name = quote(path.rsplit("/", 1)[-1])
+        disposition = "attachment" if download else "inline"
+        self.set_header("Content-Disposition", f"{disposition}; filename*=UTF-8''{name}")
+        self.set_header("Cache-Control", "no-store")
+        async for chunk in found.read():
+            self.write(chunk)
+            await self.flush()
+        self.finish()

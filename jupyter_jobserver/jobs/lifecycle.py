@@ -297,6 +297,7 @@ class JobLifecycle(LoggingConfigurable):
             cores=int(job.get("cores") or 1),
             timeout=job.get("timeout"),
             max_result_bytes=self.policy.max_result_size,
+            max_files_bytes=self.policy.max_files_size,
         )
         await self.executor.stage(task)
         return task

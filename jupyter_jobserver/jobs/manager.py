@@ -6,6 +6,7 @@ manager checks requests and answers them; it composes
 * :class:`~.policy.JobPolicy`, the limits and permissions,
 * :class:`~.lifecycle.JobLifecycle`, the jobs being worked on and their state machine,
 * :class:`~.logs.JobLogs`, the jobs' captured output,
+* :class:`~.files.JobFiles`, the files the jobs wrote,
 
 over the store (records), the executor (where processes run) and the script registry.
 Nothing here knows about HTTP.
@@ -30,15 +31,18 @@ from ..executor import Executor
 from ..limits import check_json
 from ..models import JobCreate, JobDelete, JobEdit, JobQuery, JobRerun
 from ..processes import get_process
+from ..runtime.files import RUNNER_FILES
 from ..scripts import Script, ScriptRegistry
 from ..store import StoreRunner
 from ..store.query import any_of, narrowed, parse_filter, parse_sort, utcnow
 from ..users import User
 from ..vocabulary import FINISHED, STATUSES, Status
 from .events import JobEvents, Subscription
+from .files import FILE_CHUNK, FolderJobFiles, JobFiles, check_path
 from .lifecycle import JobLifecycle
 from .logs import JobLogs, OutputFollower, OutputSlice, check_stream, whole_characters
 from .policy import JobPolicy
+from .retention import JobRetention
 
 
 class JobManager(LoggingConfigurable):
@@ -51,6 +55,7 @@ class JobManager(LoggingConfigurable):
         executor: Executor,
         registry: ScriptRegistry,
         logs: JobLogs,
+        files: JobFiles | None = None,
         data: Any = None,
         **kwargs: Any,
     ) -> None:
@@ -59,6 +64,7 @@ class JobManager(LoggingConfigurable):
         self.executor = executor
         self.registry = registry
         self.logs = logs
+        self.files = files or FolderJobFiles(parent=self, root=getattr(logs, "root", ""))
         self.data = data
         self.events = JobEvents()
         self.policy = JobPolicy(parent=self)
@@ -71,6 +77,7 @@ class JobManager(LoggingConfigurable):
             events=self.events,
             data=data,
         )
+        self.retention = JobRetention(parent=self, manager=self)
         self._started = asyncio.Event()
         self.broken: str | None = None
         self._creating: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -86,6 +93,7 @@ class JobManager(LoggingConfigurable):
             self.log.exception("jobserver: could not reconcile the jobs of the previous run")
         finally:
             self._started.set()
+        self.retention.start()
 
     async def ready(self) -> None:
         await self._started.wait()
@@ -98,6 +106,7 @@ class JobManager(LoggingConfigurable):
         self._started.set()
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.lifecycle.stop()
 
     def _check_executor(self) -> None:
@@ -380,8 +389,25 @@ class JobManager(LoggingConfigurable):
         ids = [job["id"] for job in jobs]
         deleted = await self.store.write(self.store.store.delete_jobs, ids)
         await asyncio.to_thread(self.logs.delete, ids)
+        await asyncio.to_thread(self.files.delete, ids)
         for job in jobs:
             self.lifecycle.announce(job["id"], job.get("status"), "deleted", job)
+        return deleted
+
+    async def remove_finished(self, jobs: builtins.list[dict]) -> int:
+        """Remove finished jobs with their output and files (for retention: no user asks,
+        and none of them is running, so there is nothing to cancel)."""
+        jobs = [
+            job for job in jobs if job["status"] in FINISHED and job["id"] not in self.lifecycle
+        ]
+        ids = [job["id"] for job in jobs]
+        if not ids:
+            return 0
+        deleted = await self.store.write(self.store.store.delete_jobs, ids)
+        await asyncio.to_thread(self.logs.delete, ids)
+        await asyncio.to_thread(self.files.delete, ids)
+        for job in jobs:
+            self.lifecycle.announce(job["id"], job["status"], "deleted", job)
         return deleted
 
     # --- output -------------------------------------------------------------------------
@@ -447,6 +473,39 @@ class JobManager(LoggingConfigurable):
             except NotFound:  # deleted as it ended (a delete cancels first)
                 final = None
             yield {"event": "end", "job": final}
+
+    # --- files --------------------------------------------------------------------------
+
+    async def files_of(self, user: User, job_id: str) -> builtins.list[dict]:
+        """The files a job wrote: once it has ended, those of its provenance, with size
+        and sha256; while it runs, what is in its folder now (sizes only)."""
+        job = await self.get(user, job_id, result=False)
+        if job["status"] in FINISHED:
+            return _recorded_files(job)
+        if job["status"] == Status.created.value:
+            return []
+        skip = _skipped(job)
+        return await asyncio.to_thread(self.files.list, job_id, skip)
+
+    async def file(self, user: User, job_id: str, path: str) -> JobFile:
+        """One file of a job, to be read a piece at a time: a 400 for a path that
+        leaves the job's folder, a 404 for a file the job did not write."""
+        check_path(path)
+        job = await self.get(user, job_id, result=False)
+        missing = NotFound(f"job {job_id} has no file {path!r}")
+        if job["status"] in FINISHED:
+            entry = next((f for f in _recorded_files(job) if f["path"] == path), None)
+            if entry is None:
+                raise missing
+        elif job["status"] == Status.created.value or path.split("/")[0] in _skipped(job):
+            raise missing
+        else:
+            entry = {"path": path, "sha256": None}
+        try:
+            size = await asyncio.to_thread(self.files.size, job_id, path)
+        except (NotFound, OSError):
+            raise missing from None
+        return JobFile(self.files, job_id, path, size, entry.get("sha256"))
 
     def _live(self, user: User, job: dict[str, Any]) -> dict[str, Any]:
         """The record as it is now: a queued or running job's latest change (it started,
@@ -534,6 +593,42 @@ def _check_values(request: JobCreate | JobEdit) -> None:
         value = getattr(request, field, None)
         if value is not None:
             check_json(value.model_dump() if field == "data" else value, field)
+class JobFile:
+    """One file of a job: its size, its checksum (once the job has ended) and its
+    bytes, read off the event loop a piece at a time."""
+
+    def __init__(
+        self, files: JobFiles, job_id: str, path: str, size: int, sha256: str | None
+    ) -> None:
+        self.files = files
+        self.job_id = job_id
+        self.path = path
+        self.size = size
+        self.sha256 = sha256
+
+    async def read(self, chunk: int = FILE_CHUNK) -> AsyncGenerator[bytes, None]:
+        position = 0
+        while position < self.size:
+            data = await asyncio.to_thread(
+                self.files.read, self.job_id, self.path, position, min(chunk, self.size - position)
+            )
+            if not data:
+                return
+            position += len(data)
+            yield data
+
+
+def _recorded_files(job: dict[str, Any]) -> builtins.list[dict]:
+    return list((job.get("provenance") or {}).get("files") or [])
+
+
+def _skipped(job: dict[str, Any]) -> frozenset[str]:
+    """Names in a job's folder that are not its files (output, handed-over inputs)."""
+    try:
+        own = get_process(job["process"]).own_files
+    except InvalidRequest:
+        own = frozenset()
+    return RUNNER_FILES | own
 
 
 def _rerun_kwargs(job: dict[str, Any]) -> dict[str, Any]:

@@ -87,6 +87,12 @@ class JobPolicy(LoggingConfigurable):
         "is read.",
     ).tag(config=True)
 
+    max_files_size = Int(
+        1 << 30,
+        help="Most bytes of files one job may leave in its working folder (0: no limit); "
+        "a job that leaves more fails with a message saying so, and its files are removed.",
+    ).tag(config=True)
+
     allow_eval = Bool(
         False,
         help="Allow eval jobs (raw Python code) for admin_users. They run in a worker, "

@@ -1,4 +1,5 @@
-"""Process kinds: one module each (``function``, ``file``, ``eval``), found by name.
+"""Process kinds: one module each (``function``, ``file``, ``eval``, ``notebook``), found
+by name.
 
 The job manager, the script registry and the worker dispatch through :func:`get_process`
 and never branch on a kind's name.
@@ -11,9 +12,10 @@ from .base import Process
 from .eval import EvalProcess
 from .file import FileProcess
 from .function import FunctionProcess
+from .notebook import NotebookProcess
 
 PROCESSES: dict[str, Process] = {
-    kind.name: kind for kind in (FunctionProcess(), FileProcess(), EvalProcess())
+    kind.name: kind for kind in (FunctionProcess(), FileProcess(), EvalProcess(), NotebookProcess())
 }
 
 

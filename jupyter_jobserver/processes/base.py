@@ -21,6 +21,9 @@ class Process:
     has_scripts: bool = True
     #: the job reads its bound data from a file (a file script gets a path)
     data_as_path: bool = False
+    #: names in the job's folder that the kind itself writes for the job (inputs it hands
+    #: over, results it reads back): not among the job's files
+    own_files: frozenset[str] = frozenset()
 
     # --- in the server ------------------------------------------------------------------
 
@@ -48,6 +51,11 @@ class Process:
         """The identity of the code the task runs (version, hash), as this worker sees
         it; ``cache`` lives as long as the worker."""
         return {}
+
+    def spare_processes(self) -> frozenset[int]:
+        """Processes this kind started ahead of the next job (a kernel), which the
+        clean-up after each job leaves running."""
+        return frozenset()
 
     def run(self, task: dict[str, Any], done: dict[str, Any]) -> Any:
         """Run the task in this process and return its result; may record in ``done``

@@ -203,6 +203,7 @@ class FileProcess(Process):
 
     name = "file"
     data_as_path = True
+    own_files = frozenset({"parameters.json"})
 
     def bind(
         self,

@@ -27,6 +27,7 @@ from .. import context, serialize
 from ..processes import PROCESSES, get_process
 from ..vocabulary import error_record
 from .failure import ReportedFailure
+from .files import RUNNER_FILES, remove, scan, total_size
 from .introspect import environment
 from .proctree import kill_descendants
 
@@ -104,11 +105,15 @@ class JobRunner:
             if os.getpid() != pid:  # the job forked, and this is the child returning
                 os._exit(0)
             done["progress"] = context._state.end()
-            kill_descendants(os.getpid())  # nothing a job started outlives it
+            # nothing a job started outlives it (a kernel started for the next job is
+            # the process kind's, not this job's)
+            spare = frozenset().union(*(k.spare_processes() for k in PROCESSES.values()))
+            kill_descendants(os.getpid(), spare)
             os.chdir(cwd)
             _restore_environ(environ)  # a job's environment changes stay with that job
             interpreter.restore()
             _reap_orphans()
+        _collect_files(task, job_dir, done)
         leftover = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
         if leftover:
             done["retire"] = [t.name for t in leftover]
@@ -148,6 +153,36 @@ class JobRunner:
 
 class ResultTooLarge(Exception):
     """The job's return value is larger than the configured limit."""
+
+
+def _collect_files(task: dict[str, Any], job_dir: str, done: dict[str, Any]) -> None:
+    """List and checksum what the job left in its folder (everything it started has
+    ended by now) into ``provenance.files``; a job whose files are over the size cap
+    fails, and its files go (keeping them is what the cap is there to prevent)."""
+    try:
+        skip = RUNNER_FILES | get_process(task["process"]).own_files
+        files = scan(job_dir, skip)
+    except Exception as exc:  # an unreadable file: the job's own outcome still stands
+        done.setdefault("provenance", {})["files_error"] = f"{type(exc).__name__}: {exc}"
+        return
+    limit = task.get("max_files_bytes") or 0
+    size = total_size(files)
+    if limit and size > limit:
+        remove(job_dir, files)
+        message = (
+            f"the job wrote {size:,} bytes of files ({len(files)} file(s)), over this "
+            f"server's limit of {limit:,} bytes per job; its files were removed"
+        )
+        with open(os.path.join(job_dir, "stderr"), "a", encoding="utf-8") as stderr:
+            stderr.write(f"jobserver: {message}\n")  # the output has been captured by now
+        done.update(
+            status="failed",
+            result=None,
+            result_file=None,
+            error=error_record("FilesTooLarge", message),
+        )
+        files = []
+    done.setdefault("provenance", {})["files"] = files
 
 
 def _with_local_data(task: dict[str, Any], job_dir: str) -> dict[str, Any]:

@@ -80,15 +80,19 @@ def _signal(pid: int, sig: int) -> bool:
     return True
 
 
-def kill_descendants(pid: int) -> list[int]:
-    """Kill every process below ``pid`` (frozen first), but not ``pid`` itself: what a
-    worker does to clean up after a script, or before it ends itself."""
+def kill_descendants(pid: int, keep: frozenset[int] = frozenset()) -> list[int]:
+    """Kill every process below ``pid`` (frozen first), but not ``pid`` itself, nor the
+    processes in ``keep`` and theirs: what a worker does to clean up after a script, or
+    before it ends itself."""
     if pid == os.getpid() and not _has_children():
         return []  # the usual case, found out with one system call
+    spared = set(keep)
+    for kept in keep:
+        spared.update(descendants(kept))
     frozen: list[int] = []
     for _ in range(2):  # a second pass finds what was forked while the first one ran
         for target in descendants(pid):
-            if target not in frozen and _signal(target, signal.SIGSTOP):
+            if target not in frozen and target not in spared and _signal(target, signal.SIGSTOP):
                 frozen.append(target)
     for target in frozen:
         _signal(target, signal.SIGKILL)

@@ -39,6 +39,8 @@ class JobView(widgets.VBox):
             )
         )
         self.result = widgets.Output()
+        #: the files the job wrote, once it has ended: images inline, the others as links
+        self.files = widgets.HTML()
         self.cancel_button = widgets.Button(
             description="Cancel", icon="stop", button_style="warning"
         )
@@ -49,6 +51,7 @@ class JobView(widgets.VBox):
                 widgets.HBox([self.progress, self.progress_label]),
                 self.output,
                 self.result,
+                self.files,
             ]
         )
         self._done = threading.Event()
@@ -114,6 +117,11 @@ class JobView(widgets.VBox):
         elif record.get("error"):
             error = record["error"]
             self.result.append_stderr(f"{error['type']}: {error['message']}\n")
+        if (record.get("provenance") or {}).get("files"):
+            try:
+                self.files.value = self.client.files_html(self.job)
+            except Exception as exc:  # the files could not be read: say so, in the view
+                self.files.value = f"<i>the job's files could not be shown: {exc}</i>"
         self._done.set()
 
     def _show_status(self) -> None:

@@ -1,4 +1,4 @@
-import { requestAPI } from './request';
+import { apiURL, requestAPI } from './request';
 
 /** Job statuses, in the order a job goes through them. */
 export const STATUSES = [
@@ -81,6 +81,13 @@ export interface IJob {
   result?: unknown;
 }
 
+/** A file a job wrote in its working folder (`sha256` once the job has ended). */
+export interface IJobFile {
+  path: string;
+  size: number;
+  sha256: string | null;
+}
+
 export interface IDatafile {
   name: string;
   size: number;
@@ -150,6 +157,24 @@ export const api = {
 
   deleteJob: (id: string): Promise<void> =>
     requestAPI(`jobs/${segment(id)}`, { method: 'DELETE' }),
+
+  /** The files a job wrote, with size and checksum. */
+  jobFiles: async (id: string): Promise<IJobFile[]> =>
+    (await requestAPI<{ files: IJobFile[] }>(`jobs/${segment(id)}/files`))
+      .files,
+
+  /** One job file that is JSON (an executed notebook), decoded. */
+  jobFileJSON: (id: string, path: string): Promise<any> =>
+    requestAPI(
+      `jobs/${segment(id)}/files/${path.split('/').map(segment).join('/')}`
+    ),
+
+  /** The URL of one job file (`download`: the browser saves it). */
+  jobFileURL: (id: string, path: string, download = false): string =>
+    apiURL(
+      `jobs/${segment(id)}/files/${path.split('/').map(segment).join('/')}`,
+      download ? { download: '1' } : undefined
+    ),
 
   /** The datafiles, and the extensions a datafile may have. */
   datafileListing: (): Promise<{

@@ -39,6 +39,7 @@ export namespace CommandIDs {
   export const addToData = 'jobserver:add-to-data';
   export const runOnFile = 'jobserver:run-on-file';
   export const useInNotebook = 'jobserver:use-in-notebook';
+  export const openJobNotebook = 'jobserver:open-job-notebook';
 }
 
 /** What the job server's plugins share. */
@@ -91,7 +92,9 @@ const plugin: JupyterFrontEndPlugin<IJobServer> = {
         model,
         openJob,
         useInNotebook: job =>
-          void commands.execute(CommandIDs.useInNotebook, { id: job.id })
+          void commands.execute(CommandIDs.useInNotebook, { id: job.id }),
+        openNotebook: (jobId, path) =>
+          void commands.execute(CommandIDs.openJobNotebook, { id: jobId, path })
       });
       const widget = new MainAreaWidget({ content });
       widget.id = `jobserver-job-${id}`;
@@ -183,6 +186,28 @@ const plugin: JupyterFrontEndPlugin<IJobServer> = {
         void previews.add(widget);
         shell.add(widget, 'main');
         shell.activateById(widget.id);
+      }
+    });
+    commands.addCommand(CommandIDs.openJobNotebook, {
+      label: 'Open the Notebook a Job Wrote',
+      caption:
+        'Save a copy of a notebook among the job files under the Jupyter root and open it',
+      execute: async args => {
+        const id = String(args.id);
+        const path = String(args.path);
+        try {
+          const content = await api.jobFileJSON(id, path);
+          const stem = PathExt.basename(path, '.ipynb');
+          const target = `${stem}-job-${id.slice(0, 8)}.ipynb`;
+          await app.serviceManager.contents.save(target, {
+            type: 'notebook',
+            format: 'json',
+            content
+          });
+          await commands.execute('docmanager:open', { path: target });
+        } catch (reason) {
+          JobServerModel.report(reason, 'Opening the job notebook failed');
+        }
       }
     });
     commands.addCommand(CommandIDs.useInNotebook, {

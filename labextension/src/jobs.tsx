@@ -8,10 +8,11 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { api, FINISHED, IJob, IScript, STATUSES } from './api';
+import { api, FINISHED, IJob, IJobFile, IScript, STATUSES } from './api';
 import {
   asTable,
   formatDuration,
+  formatSize,
   formatTime,
   JSONTree,
   ProgressBar,
@@ -277,6 +278,8 @@ export interface IJobDetailOptions {
   model: JobServerModel;
   openJob: (id: string) => void;
   useInNotebook: (job: IJob) => void;
+  /** Open a notebook the job wrote (its executed notebook) in JupyterLab. */
+  openNotebook?: (id: string, path: string) => void;
 }
 
 /**
@@ -573,6 +576,7 @@ function JobView(
           )}
         </section>
       ) : null}
+      <JobFiles id={id} status={job.status} openNotebook={props.openNotebook} />
       {job.provenance ? (
         <section className="jp-JobServer-section">
           <h3>Provenance</h3>
@@ -581,5 +585,92 @@ function JobView(
       ) : null}
       {error ? <div className="jp-JobServer-error">{error}</div> : null}
     </div>
+  );
+}
+
+const IMAGE = /\.(png|jpe?g|gif|webp|svg)$/i;
+
+/**
+ * The files a job wrote: each a download link with its size and checksum,
+ * images shown as well. Read again whenever the job's status changes.
+ */
+function JobFiles(props: {
+  id: string;
+  status: string;
+  openNotebook?: (id: string, path: string) => void;
+}): JSX.Element | null {
+  const { id, status, openNotebook } = props;
+  const [files, setFiles] = React.useState<IJobFile[] | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+  React.useEffect(() => {
+    if (status === 'created') {
+      return;
+    }
+    let current = true;
+    api
+      .jobFiles(id)
+      .then(found => current && setFiles(found))
+      .catch((e: Error) => current && setError(e.message));
+    return () => {
+      current = false;
+    };
+  }, [id, status]);
+  if (error) {
+    return <div className="jp-JobServer-error">{error}</div>;
+  }
+  if (!files) {
+    return null;
+  }
+  return (
+    <section className="jp-JobServer-section jp-JobServer-files">
+      <h3>Files</h3>
+      {files.length === 0 ? (
+        <div className="jp-JobServer-muted">
+          {FINISHED.has(status) ? 'no files' : 'no files yet'}
+        </div>
+      ) : (
+        <table className="jp-JobServer-files-table" aria-label="Job files">
+          <tbody>
+            {files.map(file => (
+              <tr key={file.path}>
+                <td>
+                  <a
+                    href={api.jobFileURL(id, file.path, true)}
+                    download={file.path.split('/').pop()}
+                  >
+                    {file.path}
+                  </a>
+                  {openNotebook && file.path.endsWith('.ipynb') ? (
+                    <button
+                      className="jp-mod-styled jp-JobServer-button"
+                      title="Open a copy of this notebook in JupyterLab"
+                      onClick={() => openNotebook(id, file.path)}
+                    >
+                      Open
+                    </button>
+                  ) : null}
+                  {IMAGE.test(file.path) ? (
+                    <div>
+                      <img
+                        className="jp-JobServer-file-image"
+                        src={api.jobFileURL(id, file.path)}
+                        alt={file.path}
+                      />
+                    </div>
+                  ) : null}
+                </td>
+                <td className="jp-JobServer-muted">{formatSize(file.size)}</td>
+                <td
+                  className="jp-JobServer-code jp-JobServer-muted"
+                  title={file.sha256 ?? 'checksummed when the job ends'}
+                >
+                  {file.sha256 ? file.sha256.slice(0, 12) : ''}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
   );
 }

@@ -77,7 +77,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         "JobServerApp": {
             "state_dir": str(home / "state"),
             "workers": 2,
-            "scripts": {**TEST_SCRIPTS, **FILE_SCRIPTS},
+            "scripts": {
+                **TEST_SCRIPTS,
+                **FILE_SCRIPTS,
+                "write_files": "jobfiles_scripts:write_files",
+            },
             "script_dirs": [str(FILESCRIPTS)],
         },
         "LocalExecutor": {"total_cores": 2},

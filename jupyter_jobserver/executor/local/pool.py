@@ -173,6 +173,11 @@ class LocalExecutor(Executor):
                 "the local executor writes job output into folders on this machine; "
                 "give it job logs kept in a folder"
             )
+        if self.files is not None and self.files.folder("job") != self.logs.folder("job"):
+            raise RuntimeError(
+                "the local executor's jobs write their files beside their output; give it "
+                "job files kept in the same folder as the job logs"
+            )
         self._loop = asyncio.get_running_loop()
         for _ in range(self.worker_count):
             self._spawn()
