@@ -30,7 +30,7 @@ from .data.datafiles import DataFiles
 from .data.documents import DataDocuments
 from .executor import Executor, LocalExecutor
 from .handlers import default_handlers
-from .jobs import FolderJobLogs, JobLifecycle, JobLogs, JobManager, JobPolicy
+from .jobs import FolderJobLogs, JobLifecycle, JobLogs, JobManager, JobPolicy, SweepService
 from .jobs.transitions import JupyterEvents
 from .scripts import ScriptRegistry
 from .store import SQLiteStore, Store, StoreRunner
@@ -81,6 +81,7 @@ class JobServerApp(ExtensionApp):
         DataDocuments,
         JobPolicy,
         JobLifecycle,
+        SweepService,
         FolderJobLogs,
         SQLiteStore,
         LocalExecutor,
@@ -208,6 +209,7 @@ class JobServerApp(ExtensionApp):
             logs=self.logs,
             data=DataBindings(self.datafiles, self.documents),
         )
+        self.sweeps = SweepService(parent=self, jobs=self.jobs)
         event_logger = getattr(self.server, "event_logger", None)
         if event_logger is not None:
             self.jobs.lifecycle.transitions.add(JupyterEvents(event_logger))

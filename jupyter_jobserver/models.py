@@ -105,12 +105,16 @@ class SweepCreate(_Model):
         return list(dict.fromkeys(tags))
 
 
+def _failed_only() -> list[Literal["failed", "cancelled"]]:
+    return ["failed"]
+
+
 class SweepRerun(_Model):
     """Body of ``POST sweeps/{id}/rerun`` (optional): which of its jobs to run again."""
 
-    statuses: Annotated[
-        list[Literal["failed", "cancelled"]], Field(min_length=1, max_length=2)
-    ] = Field(default_factory=lambda: ["failed"])
+    statuses: Annotated[list[Literal["failed", "cancelled"]], Field(min_length=1, max_length=2)] = (
+        Field(default_factory=_failed_only)
+    )
 
 
 class JobEdit(_Model):

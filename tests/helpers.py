@@ -80,6 +80,8 @@ TEST_SCRIPTS = {
         "total",
         "logs",
         "optional_data",
+        "power",
+        "moments",
     )
 }
 

@@ -24,7 +24,7 @@ from tornado.iostream import StreamClosedError
 from ..data.datafiles import DataFiles
 from ..data.documents import DataDocuments
 from ..errors import InvalidRequest, JobServerError, Unavailable
-from ..jobs import JobManager
+from ..jobs import JobManager, SweepService
 from ..models import MAX_COUNT
 from ..scripts import ScriptRegistry
 from ..serialize import dumps_with_raw, loads_strict
@@ -56,6 +56,7 @@ class Services(Protocol):
     """What the handlers use of the extension app: its services, and who is asking."""
 
     jobs: JobManager
+    sweeps: SweepService
     datafiles: DataFiles
     documents: DataDocuments
     registry: ScriptRegistry

@@ -4,6 +4,7 @@ from .lifecycle import JobLifecycle
 from .logs import FolderJobLogs, JobLogs
 from .manager import JobManager, job_filter
 from .policy import JobPolicy
+from .sweeps import SweepService
 from .transitions import TransitionPlugin, Transitions
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "JobLogs",
     "JobManager",
     "JobPolicy",
+    "SweepService",
     "TransitionPlugin",
     "Transitions",
     "job_filter",

@@ -378,7 +378,7 @@ class SQLiteStore(Store):
     def insert_jobs(self, jobs: list[dict[str, Any]]) -> None:
         """Two ``executemany`` in one transaction, however many jobs there are."""
         rows = []
-        tags = []
+        tags: list[tuple[str, str]] = []
         for job in jobs:
             columns, body, result = _split_job(job)
             rows.append([*columns.values(), body, result])
