@@ -178,11 +178,27 @@ async def test_limits_say_which_one_was_reached(api: Api) -> None:
     )
     assert many.code == 429
     assert "allows 4 per user" in many.json["message"]
-    # made without run, it is within the limits
-    assert (
-        await api.post("sweeps", {"script": "power", "grid": {"x": [1, 2, 3, 4, 5]}})
-    ).code == 201
+    # made without run, it is within the limits; run, it is not
+    made = await api.post("sweeps", {"script": "power", "grid": {"x": [1, 2, 3, 4, 5]}})
+    assert made.code == 201
+    assert made.json["status"] == "created" and made.json["counts"]["created"] == 5
     assert (await api.get("jobs")).json["total"] == 5
+    run = await api.post(f"sweeps/{made.json['id']}/run")
+    assert run.code == 429
+    assert "allows 4 per user" in run.json["message"]
+    assert (await api.get(f"sweeps/{made.json['id']}")).json["counts"]["created"] == 5
+
+
+async def test_a_sweep_made_without_run_runs_later(api: Api) -> None:
+    made = (await api.post("sweeps", {"script": "power", "grid": {"x": [2, 3]}})).json
+    assert made["status"] == "created"
+    ran = await api.post(f"sweeps/{made['id']}/run")
+    assert ran.code == 202
+    ended = await finished(api, made["id"])
+    assert ended["counts"]["succeeded"] == 2
+    again = await api.post(f"sweeps/{made['id']}/run")
+    assert again.code == 409
+    assert (await api.post(f"sweeps/{made['id']}/fly")).code == 404
 
 
 async def test_the_same_idempotency_key_makes_one_job_or_sweep(api: Api) -> None:

@@ -70,13 +70,15 @@ class SweepActionHandler(JobServerHandler):
     @authorized
     async def post(self, sweep_id: str, action: str) -> None:
         sweeps = self.jobserver.sweeps
-        if action == "cancel":
+        if action == "run":
+            sweep = await sweeps.run(self.user, sweep_id)
+        elif action == "cancel":
             sweep = await sweeps.cancel(self.user, sweep_id)
         elif action == "rerun":
             request = parse(SweepRerun, await self.json_body())
             sweep = await sweeps.rerun(self.user, sweep_id, request)
         else:
-            raise NotFound(f"no action {action!r}; actions are: cancel, rerun")
+            raise NotFound(f"no action {action!r}; actions are: run, cancel, rerun")
         self.send(sweep, 202)
 
 

@@ -32,6 +32,7 @@ from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
 from ..errors import (
+    Conflict,
     InvalidRequest,
     JobServerError,
     LimitReached,
@@ -245,6 +246,25 @@ class SweepService(LoggingConfigurable):
                 for i in ids
             )
         )
+        return await self._model(sweep)
+
+    async def run(self, user: User, sweep_id: str) -> dict:
+        """Queue every job of a sweep made without ``run`` (those still ``created``)."""
+        sweep = await self._owned(user, sweep_id)
+        where = parse_filter(
+            {"sweep": sweep_id, "sweep_index": PLACED, "status": Status.created.value}
+        )
+        waiting, _ = await self.jobs.store.read(
+            self._store.find_jobs, where, BY_PLACE, TABLE_PAGE, 0
+        )
+        if not waiting:
+            raise Conflict("no job of the sweep is waiting to run (each is queued or has run)")
+        self._check_size(user, len(waiting), True)
+        now = utcnow()
+        await self.jobs.store.write(_queue, self._store, [j["id"] for j in waiting], now)
+        for job in waiting:
+            job.update(status=Status.queued.value, queued=now)
+        await self.jobs.lifecycle.enqueue_stored(waiting)
         return await self._model(sweep)
 
     async def rerun(self, user: User, sweep_id: str, request: SweepRerun) -> dict:
@@ -465,6 +485,14 @@ def _insert(store: Any, sweep: dict[str, Any], jobs: list[dict[str, Any]]) -> No
     with store.batch():
         store.insert_sweep(sweep)
         store.insert_jobs(jobs)
+
+
+def _queue(store: Any, job_ids: list[str], now: str) -> None:
+    """Created jobs queued, in one transaction (any already moved on stay as they are)."""
+    changes = {"status": Status.queued.value, "queued": now}
+    with store.batch():
+        for job_id in job_ids:
+            store.update_job(job_id, changes, status_in={Status.created.value})
 
 
 def _replace(store: Any, sweep_id: str, old: list[str], new: list[dict[str, Any]]) -> None:
