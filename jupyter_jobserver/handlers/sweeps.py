@@ -6,7 +6,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..errors import InvalidRequest, NotFound
-from ..jobs.sweeps import table_csv
+from ..jobs.sweeptable import table_csv
 from ..models import SweepCreate, SweepRerun, parse
 from .base import JobServerHandler
 

@@ -9,7 +9,8 @@ Each is an ordinary job record (provenance, output, rerun) that names its sweep
 The whole request is checked before anything is made; then the sweep and all its jobs are
 written in one store transaction and handed to the life cycle in one go. Nothing is done
 once per job that can be done once per sweep: the script, the data and the template
-record are looked up once, and per job only its parameters are bound.
+record are looked up once, and per job only its parameters are bound. What a request
+expands to is :mod:`.sweepgrid`; the results table is :mod:`.sweeptable`.
 
 Nothing here knows about HTTP.
 """
@@ -18,11 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import csv
-import io
-import itertools
-import json
-import math
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -41,13 +37,13 @@ from ..errors import (
     TooLarge,
 )
 from ..models import DatafileBinding, JobQuery, SweepCreate, SweepRerun
-from ..scripts import Script
-from ..serialize import RawJSON
 from ..store.fields import SWEEPS
 from ..store.query import any_of, narrowed, parse_filter, utcnow
 from ..users import User
 from ..vocabulary import FINISHED, Status
 from .manager import JobManager, job_filter
+from .sweepgrid import check_names, job_records, size_of
+from .sweeptable import results_table
 
 #: the filter of a sweep's current jobs (a rerun takes its job's place, the job it
 #: replaces keeps naming the sweep but has no place in it)
@@ -97,9 +93,9 @@ class SweepService(LoggingConfigurable):
         jobs.policy.check_cores(script.name, script.cores, jobs.executor.cores)
         bindings = self._bindings(request)
         sets = request.sets if request.sets is not None else [{}]
-        size = _size(request, len(bindings), len(sets))
+        size = size_of(request, len(bindings), len(sets))
         self._check_size(user, size, request.run)
-        _check_names(request, sets)
+        check_names(request, sets)
         for binding in bindings:
             where = f"datafile {binding.name!r}: " if isinstance(binding, DatafileBinding) else ""
             try:
@@ -126,7 +122,7 @@ class SweepService(LoggingConfigurable):
             "timeout": timeout,
         }
         # binding thousands of parameter sets takes a while: not on the event loop
-        records = await asyncio.to_thread(_job_records, sweep, script, request, bindings, sets)
+        records = await asyncio.to_thread(job_records, sweep, script, request, bindings, sets)
         self._check_size(user, size, request.run)  # again: other jobs may have come since
         await jobs.store.write(_insert, self._store, sweep, records)
         if request.run:
@@ -365,121 +361,6 @@ def _placed(sweep_id: str) -> Any:
     return parse_filter({"sweep": sweep_id, "sweep_index": PLACED})
 
 
-def _size(request: SweepCreate, bindings: int, sets: int) -> int:
-    if not sets:
-        raise InvalidRequest("sets: the list is empty; leave it out for one set of kwargs")
-    for name, values in request.grid.items():
-        if not values:
-            raise InvalidRequest(f"grid: {name!r} has no values")
-    return bindings * sets * math.prod(len(v) for v in request.grid.values())
-
-
-def _check_names(request: SweepCreate, sets: list[dict[str, Any]]) -> None:
-    """A parameter comes from one place only (kwargs, the sets, the grid), or it would be
-    unclear which value a job runs with."""
-    grid = set(request.grid)
-    both = grid & set(request.kwargs)
-    if both:
-        raise InvalidRequest(f"{', '.join(sorted(both))}: given in both kwargs and grid")
-    for i, values in enumerate(sets):
-        clash = set(values) & (grid | set(request.kwargs))
-        if clash:
-            where = "grid" if clash & grid else "kwargs"
-            raise InvalidRequest(
-                f"parameter set {i} ({_show(values)}): {', '.join(sorted(clash))} "
-                f"is also given in {where}"
-            )
-
-
-def _show(values: dict[str, Any]) -> str:
-    text = ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items())
-    return text if len(text) <= 200 else text[:199] + "…"
-
-
-def _job_records(
-    sweep: dict[str, Any],
-    script: Script,
-    request: SweepCreate,
-    bindings: list[Any],
-    sets: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """Every job of the sweep, each parameter set bound and checked (400 naming the set
-    and the parameter); one template record is copied for all of them."""
-    now = sweep["created"]
-    status = Status.queued.value if request.run else Status.created.value
-    template: dict[str, Any] = {
-        "script": script.name,
-        "process": script.process,
-        "status": status,
-        "owner": sweep["owner"],
-        "public": request.public,
-        "tags": list(request.tags),
-        "args": [],
-        "code": None,
-        "timeout": sweep["timeout"],
-        "cores": script.cores,
-        "created": now,
-        "edited": None,
-        "queued": now if request.run else None,
-        "started": None,
-        "finished": None,
-        "time_sec": None,
-        "result": None,
-        "error": None,
-        "exit_code": None,
-        "progress": None,
-        "rerun_of": None,
-        "sweep": sweep["id"],
-    }
-    names = list(request.grid)
-    points = list(itertools.product(*request.grid.values()))
-    records = []
-    bound: dict[str, dict[str, Any]] = {}  # the same parameters are bound once
-    index = 0
-    for binding in bindings:
-        data = binding.model_dump() if binding is not None else None
-        for s, values in enumerate(sets):
-            for point in points:
-                kwargs = {**request.kwargs, **values, **dict(zip(names, point, strict=True))}
-                key = json.dumps(kwargs, sort_keys=True, default=str)
-                parameters = bound.get(key)
-                if parameters is None:
-                    try:
-                        parameters = bound[key] = script.bind([], kwargs)
-                    except JobServerError as exc:
-                        raise InvalidRequest(
-                            f"{_where(request, s, values, names, point)}: {exc.message}"
-                        ) from None
-                records.append(
-                    {
-                        **template,
-                        "id": uuid.uuid4().hex,
-                        "kwargs": kwargs,
-                        "data": data,
-                        "provenance": {
-                            "script": script.name,
-                            "version": script.version,
-                            "parameters": parameters,
-                        },
-                        "sweep_index": index,
-                    }
-                )
-                index += 1
-    return records
-
-
-def _where(
-    request: SweepCreate, s: int, values: dict[str, Any], names: list[str], point: tuple
-) -> str:
-    """Which parameter set a refused job is, in the request's own terms."""
-    parts = []
-    if request.sets is not None:
-        parts.append(f"parameter set {s} ({_show(values)})")
-    if names:
-        parts.append(f"grid point {_show(dict(zip(names, point, strict=True)))}")
-    return " with ".join(parts) or "kwargs"
-
-
 def _insert(store: Any, sweep: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
     """The sweep and its jobs, all in one transaction (in the store's writer thread)."""
     with store.batch():
@@ -537,66 +418,4 @@ def describe(sweep: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# --- the results table ------------------------------------------------------------------
-
-
-def results_table(
-    sweep: dict[str, Any], jobs: list[dict[str, Any]], results: dict[str, RawJSON]
-) -> dict[str, Any]:
-    """``{"columns": [...], "rows": [[...], ...]}``: ``index`` and ``job``, the
-    parameters (every keyword a job got), ``datafile`` when the sweep has datafiles, then
-    ``status``, ``time_sec``, the result (``result``, or ``result.<key>`` for each key of
-    a flat dict) and ``error``."""
-    parameters: dict[str, None] = {}
-    for job in jobs:
-        parameters.update(dict.fromkeys(job.get("kwargs") or {}))
-    values = {job_id: json.loads(text) for job_id, text in results.items()}
-    result_columns: dict[str, None] = {}
-    flat = {job_id: _flat(value) for job_id, value in values.items()}
-    for cells in flat.values():
-        result_columns.update(dict.fromkeys(cells))
-    with_file = bool(sweep.get("datafiles"))
-    columns = ["index", "job", *parameters]
-    if with_file:
-        columns.append("datafile")
-    columns += ["status", "time_sec", *result_columns, "error"]
-    rows = []
-    for job in jobs:
-        kwargs = job.get("kwargs") or {}
-        row: list[Any] = [job.get("sweep_index"), job["id"], *(kwargs.get(p) for p in parameters)]
-        if with_file:
-            row.append((job.get("data") or {}).get("name"))
-        row += [job["status"], job.get("time_sec")]
-        job_id = job["id"]
-        cells = flat.get(job_id, {})
-        row += [cells.get(c) for c in result_columns]
-        error = job.get("error")
-        row.append(f"{error.get('type')}: {error.get('message')}" if error else None)
-        rows.append(row)
-    return {"columns": columns, "rows": rows, "total": len(rows)}
-
-
-def _flat(value: Any) -> dict[str, Any]:
-    """A dict of scalars as its columns; anything else is one ``result`` cell."""
-    if isinstance(value, dict) and value and all(_scalar(v) for v in value.values()):
-        return {f"result.{k}": v for k, v in value.items()}
-    return {"result": value}
-
-
-def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (str, int, float, bool))
-
-
-def table_csv(table: dict[str, Any]) -> str:
-    """The results table as CSV (lists and dicts in a cell as JSON text)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table["columns"])
-    for row in table["rows"]:
-        writer.writerow(
-            ["" if v is None else json.dumps(v) if isinstance(v, (dict, list)) else v for v in row]
-        )
-    return out.getvalue()
-
-
-__all__ = ["SweepService", "describe", "results_table", "table_csv"]
+__all__ = ["SweepService", "describe"]
