@@ -75,6 +75,10 @@ class FairQueue:
         """Take these jobs out (cancelled, deleted); returns those that were waiting."""
         return [job_id for job_id in job_ids if self._tasks.pop(job_id, None) is not None]
 
+    def take(self, job_id: str) -> tuple[str, Task] | None:
+        """Take one job out, with its owner (to put it back with :meth:`push`)."""
+        return self._tasks.pop(job_id, None)
+
     def ids(self) -> Iterator[str]:
         """Ids of the waiting jobs (per owner, in the order each owner queued them)."""
         for waiting in self._owners.values():

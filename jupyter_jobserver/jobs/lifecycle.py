@@ -328,10 +328,6 @@ class JobLifecycle(LoggingConfigurable):
             else:
                 del self._handed_by[owner]
 
-    def waiting(self) -> int:
-        """Jobs queued here that the executor has not been given yet."""
-        return len(self._waiting)
-
     async def _task(self, active: ActiveJob) -> Task:
         """What the executor gets: the process's own fields, the data as content or a
         reference the executor can read (never a path of the server's that it cannot)."""
@@ -391,13 +387,18 @@ class JobLifecycle(LoggingConfigurable):
         if active and active.started is not None:
             changes["time_sec"] = round(time.time() - active.started, 6)
         start = active.job["status"] if active else job.get("status")
-        ok = await self.store.write(
-            self.store.store.update_job,
-            job_id,
-            changes,
-            status_in={Status.created.value, *ACTIVE},
-        )
-        self._waiting.remove([job_id])
+        withheld = self._waiting.take(job_id)  # it must not start while this is written
+        try:
+            ok = await self.store.write(
+                self.store.store.update_job,
+                job_id,
+                changes,
+                status_in={Status.created.value, *ACTIVE},
+            )
+        except BaseException:
+            if withheld is not None and job_id in self._active:
+                self._waiting.push(*withheld)  # not cancelled: it waits as before
+            raise
         self.executor.cancel(job_id)
         self._taken_back(job_id)
         self._pump()
