@@ -1,6 +1,8 @@
 """A 10,000-job sweep of the no-op script, end to end, against a bare process pool and Dask.
 
-Run: ``.venv/bin/python benchmarks/bench_sweeps.py`` (``--jobs N`` for another size)
+Run: ``.venv/bin/python benchmarks/bench_sweeps.py`` (``--jobs N`` for another size;
+``--against REV`` also measures the job server as it was at git revision ``REV``, in the
+same rounds, so a change is judged against its own before)
 
 The job server: one ``POST sweeps`` with ``{"script": "noop", "sets": [{}] * N, "run":
 true}``, timed until the sweep's event stream says every job has ended; then the sweep
@@ -27,6 +29,7 @@ import time
 from typing import Any
 
 from _harness import Connection, job_server, save
+from bench_jobs import checkout
 
 
 def noop(_: int) -> None:
@@ -103,33 +106,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workers = args.workers
     results: dict[str, Any] = {"jobs": args.jobs, "workers": workers, "rounds": args.rounds}
     home = pathlib.Path(tempfile.mkdtemp(prefix="jobserver-bench-sweeps-"))
-    server = job_server(home, workers=workers).start()
-    pool_rates, dask_rates, server_rates, growth, creates = [], [], [], [], []
+    servers = {"jobserver": job_server(home / "now", workers=workers).start()}
+    pool_rates, dask_rates, growth, creates = [], [], [], []
+    rates: dict[str, list[float]] = {"jobserver": []}
     try:
-        assert server.proc is not None
-        # a first small sweep warms the workers and the server's code paths
-        asyncio.run(sweep_once(server.base, server.token, 200))
+        if args.against:
+            old = checkout(args.against, pathlib.Path(tempfile.mkdtemp(prefix="jobserver-old-")))
+            before = job_server(home / "before", workers=workers)
+            before.python_path = [str(old)]
+            servers[f"jobserver@{args.against}"] = before.start()
+            rates[f"jobserver@{args.against}"] = []
+        for server in servers.values():
+            # a first small sweep warms the workers and the server's code paths
+            asyncio.run(sweep_once(server.base, server.token, 200))
         for _ in range(args.rounds):  # interleaved, so drift in machine load hits all alike
             pool_rates.append(bare_pool(args.jobs, workers))
             rate = dask_map(args.jobs, workers)
             if rate is not None:
                 dask_rates.append(rate)
-            before = rss_mib(server.proc.pid)
-            outcome = asyncio.run(sweep_once(server.base, server.token, args.jobs))
-            growth.append(rss_mib(server.proc.pid) - before)
-            if outcome["succeeded"] != args.jobs:
-                raise RuntimeError(f"only {outcome['succeeded']} of {args.jobs} jobs succeeded")
-            server_rates.append(args.jobs / outcome["seconds"])
-            creates.append(outcome["create_seconds"])
-            server.call("DELETE", f"sweeps/{outcome['id']}")  # the next round starts alike
+            for name, server in servers.items():
+                assert server.proc is not None
+                before_mib = rss_mib(server.proc.pid)
+                outcome = asyncio.run(sweep_once(server.base, server.token, args.jobs))
+                if outcome["succeeded"] != args.jobs:
+                    raise RuntimeError(
+                        f"{name}: only {outcome['succeeded']} of {args.jobs} jobs succeeded"
+                    )
+                rates[name].append(args.jobs / outcome["seconds"])
+                if name == "jobserver":
+                    growth.append(rss_mib(server.proc.pid) - before_mib)
+                    creates.append(outcome["create_seconds"])
+                server.call("DELETE", f"sweeps/{outcome['id']}")  # the next round starts alike
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
     results["pool_per_s"] = statistics.median(pool_rates)
     results["dask_per_s"] = statistics.median(dask_rates) if dask_rates else None
-    results["jobserver_per_s"] = statistics.median(server_rates)
+    results["jobserver_per_s"] = statistics.median(rates["jobserver"])
+    results["before"] = {
+        name: statistics.median(values) for name, values in rates.items() if name != "jobserver"
+    }
     results["create_seconds"] = statistics.median(creates)
     results["memory_growth_mib"] = max(growth)
-    results["rates"] = {"pool": pool_rates, "dask": dask_rates, "jobserver": server_rates}
+    results["rates"] = {"pool": pool_rates, "dask": dask_rates, **rates}
     return results
 
 
@@ -146,6 +165,11 @@ def report(results: dict[str, Any]) -> None:
         f"  job server sweep           {server:8.0f} /s   {server / pool:.2f} of the floor"
         + (f", {server / dask:.1f}x Dask" if dask else "")
     )
+    for name, rate in results["before"].items():
+        print(
+            f"  {name:<26} {rate:8.0f} /s   {rate / pool:.2f} of the floor; "
+            f"now {server / rate:.2f}x that"
+        )
     print(
         f"    of which the request (validate, write {jobs} records): "
         f"{results['create_seconds']:.2f} s"
@@ -165,6 +189,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--against", help="also measure the job server at this git revision")
     args = parser.parse_args()
     began = time.monotonic()
     results = run(args)
