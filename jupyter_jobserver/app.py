@@ -39,6 +39,7 @@ from .jobs import (
     JobManager,
     JobPolicy,
     JobRetention,
+    SweepService,
 )
 from .jobs.transitions import JupyterEvents
 from .scripts import ScriptRegistry
@@ -91,6 +92,7 @@ class JobServerApp(ExtensionApp):
         JobPolicy,
         JobLifecycle,
         JobRetention,
+        SweepService,
         FolderJobLogs,
         FolderJobFiles,
         SQLiteStore,
@@ -249,6 +251,7 @@ class JobServerApp(ExtensionApp):
             self.jobs.lifecycle.held_elsewhere = self.leases.held_elsewhere
             self.follower = StoreFollower(self.store, self.jobs.lifecycle, parent=self)
             self.jobs.lifecycle.transitions.add(self.follower)
+        self.sweeps = SweepService(parent=self, jobs=self.jobs)
         event_logger = getattr(self.server, "event_logger", None)
         if event_logger is not None:
             self.jobs.lifecycle.transitions.add(JupyterEvents(event_logger))

@@ -35,9 +35,18 @@ import json
 import os
 import pathlib
 import socket
+import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from typing import IO, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
 
@@ -264,6 +273,104 @@ class Job:
         return job_html(self.record)
 
 
+class Sweep:
+    """A sweep: many jobs of one script, followed and collected as one. ``sweep.record``
+    is the raw record (with ``counts`` and ``progress`` as last read); its fields are
+    also attributes."""
+
+    def __init__(self, record: dict[str, Any], client: JobServerClient) -> None:
+        self.record = record
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "record":
+            raise AttributeError(name)
+        try:
+            return self.record[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def finished(self) -> bool:
+        """Every job of it has ended."""
+        return self.record["status"] in FINISHED
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        """``{"done", "total", "fraction"}`` as it is now (read from the server)."""
+        return self.refresh().record["progress"]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Its jobs by status, as last read."""
+        return self.record["counts"]
+
+    def refresh(self) -> Sweep:
+        self.record = self._client.get_sweep(self.record["id"]).record
+        return self
+
+    def follow(self) -> Iterator[dict[str, Any]]:
+        """The sweep as it changes (a record per change), until every job has ended."""
+        for event in self._client._stream(f"sweeps/{_segment(self.record['id'])}/events"):
+            if event.get("sweep") is not None:
+                self.record = event["sweep"]
+                yield self.record
+            if event["event"] == "end":
+                return
+
+    def wait(self, timeout: float | None = None) -> Sweep:
+        """Block until every job of the sweep has ended (or ``timeout`` seconds pass)."""
+        if timeout is None:
+            for _ in self.follow():
+                pass
+            return self
+        deadline = time.monotonic() + timeout
+        follower = self._client.clone()
+        done = threading.Event()
+
+        def follow() -> None:
+            with contextlib.suppress(errors.JobServerError):
+                for record in Sweep(self.record, follower).follow():
+                    self.record = record
+            done.set()
+
+        threading.Thread(target=follow, daemon=True).start()
+        done.wait(max(0.0, deadline - time.monotonic()))
+        follower.close()  # a stream still open ends
+        return self
+
+    def cancel(self) -> Sweep:
+        """Cancel every job of the sweep not yet ended; none of them starts afterwards."""
+        self.record = self._client.cancel_sweep(self.record["id"]).record
+        return self
+
+    def rerun(self, statuses: Iterable[str] = ("failed",)) -> Sweep:
+        """Run its failed (or cancelled) jobs again, in their places."""
+        self.record = self._client.rerun_sweep(self.record["id"], statuses=statuses).record
+        return self
+
+    def jobs(self, **filters: Any) -> list[Job]:
+        return self._client.sweep_jobs(self.record["id"], **filters)
+
+    def results(self) -> Any:
+        """The sweep's table as a pandas DataFrame, a row per job, indexed by its place:
+        parameters, status, time, result (a flat dict's values as columns), error."""
+        import pandas
+
+        table = self._client.sweep_results(self.record["id"])
+        return pandas.DataFrame(table["rows"], columns=table["columns"]).set_index("index")
+
+    def delete(self) -> None:
+        self._client.delete_sweep(self.record["id"])
+
+    def __repr__(self) -> str:
+        done = self.record.get("progress", {}).get("done")
+        return (
+            f"<Sweep {str(self.record.get('id', '?'))[:8]} {self.record.get('script')} "
+            f"{self.record.get('status')} {done}/{self.record.get('size')}>"
+        )
+
+
 @dataclasses.dataclass
 class Output:
     """A piece of a job's stdout or stderr."""
@@ -331,6 +438,10 @@ def _params(**values: Any) -> dict[str, Any]:
     return out
 
 
+def _keyed(key: str | None) -> dict[str, str] | None:
+    return {"Idempotency-Key": key} if key is not None else None
+
+
 def _segment(text: str) -> str:
     return quote(text, safe="")
 
@@ -341,6 +452,19 @@ def _file_path(job_id: str, path: str) -> str:
 
 def _job(client: Any, record: dict[str, Any]) -> Job:
     return Job(record, client if isinstance(client, JobServerClient) else client.blocking)
+
+
+def _sweep(client: Any, record: dict[str, Any]) -> Sweep:
+    return Sweep(record, client if isinstance(client, JobServerClient) else client.blocking)
+
+
+def _binding(data: Any) -> dict[str, Any] | None:
+    """``data=`` of :meth:`map`: a binding as it is, a datafile by its name, else inline."""
+    if data is None or (isinstance(data, dict) and "type" in data):
+        return data
+    if isinstance(data, str):
+        return _Bindings.datafile_binding(data)
+    return _Bindings.inline_binding(data)
 
 
 class _Api:
@@ -372,8 +496,10 @@ class _Api:
         tags: Iterable[str] = (),
         code: str | None = None,
         wait: float | None = None,
+        idempotency_key: str | None = None,
     ) -> Op[Job]:
-        """Create a job; with ``run``, queue it; with ``wait`` too, answer once it ended."""
+        """Create a job; with ``run``, queue it; with ``wait`` too, answer once it ended.
+        With ``idempotency_key``, sending the same again returns the first job."""
         body: dict[str, Any] = {
             "args": list(args),
             "kwargs": dict(kwargs or {}),
@@ -388,7 +514,9 @@ class _Api:
             body["script"] = script
         if timeout is not None:
             body["timeout"] = timeout
-        response = yield _Request("POST", "jobs", params=_params(wait=wait), json=body)
+        response = yield _Request(
+            "POST", "jobs", params=_params(wait=wait), json=body, headers=_keyed(idempotency_key)
+        )
         return _job(self, _check(response).json())
 
     def run(self, script: str, *args: Any, wait: float | None = 3600, **options: Any) -> Op[Job]:
@@ -404,6 +532,121 @@ class _Api:
             remaining = min(300, deadline - time.monotonic())
             job = yield from _Api.get_job(self, job.record["id"], wait=remaining)
         return job
+
+    # sweeps
+    def create_sweep(
+        self,
+        script: str,
+        *,
+        grid: Mapping[str, Iterable[Any]] | None = None,
+        sets: Iterable[dict[str, Any]] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        datafiles: Iterable[str] | None = None,
+        data: dict[str, Any] | None = None,
+        run: bool = True,
+        public: bool = False,
+        timeout: float | None = None,
+        tags: Iterable[str] = (),
+        idempotency_key: str | None = None,
+    ) -> Op[Sweep]:
+        """Create a sweep: a job for every combination of ``datafiles`` (or ``data``),
+        ``sets`` and the points of ``grid``; with ``run`` (the default), queue them all."""
+        body: dict[str, Any] = {
+            "script": script,
+            "grid": {name: list(values) for name, values in (grid or {}).items()},
+            "kwargs": dict(kwargs or {}),
+            "run": run,
+            "public": public,
+            "tags": list(tags),
+        }
+        if sets is not None:
+            body["sets"] = [dict(values) for values in sets]
+        if datafiles is not None:
+            body["datafiles"] = list(datafiles)
+        if data is not None:
+            body["data"] = data
+        if timeout is not None:
+            body["timeout"] = timeout
+        response = yield _Request("POST", "sweeps", json=body, headers=_keyed(idempotency_key))
+        return _sweep(self, _check(response).json())
+
+    def sweep(
+        self,
+        script: str,
+        grid: Mapping[str, Iterable[Any]] | None = None,
+        *,
+        datafiles: Iterable[str] | None = None,
+        **options: Any,
+    ) -> Op[Sweep]:
+        """Run ``script`` over the product of ``grid``'s value lists (and on each of
+        ``datafiles``); ``sweep.wait()``, then ``sweep.results()``."""
+        return (
+            yield from _Api.create_sweep(self, script, grid=grid, datafiles=datafiles, **options)
+        )
+
+    def map(
+        self,
+        script: str,
+        params_list: Iterable[dict[str, Any]],
+        *,
+        data: Any = None,
+        **options: Any,
+    ) -> Op[Sweep]:
+        """Run ``script`` once per parameter set of ``params_list``, each on ``data`` (a
+        binding, a datafile's name, or a value sent inline)."""
+        return (
+            yield from _Api.create_sweep(
+                self, script, sets=list(params_list), data=_binding(data), **options
+            )
+        )
+
+    def get_sweep(self, sweep_id: str) -> Op[Sweep]:
+        """A sweep by id, with its counts by status and progress."""
+        response = yield _Request("GET", f"sweeps/{_segment(sweep_id)}")
+        return _sweep(self, _check(response).json())
+
+    def sweeps(self, *, limit: int = 20, offset: int = 0) -> Op[list[Sweep]]:
+        """Your sweeps (and public ones), newest first."""
+        response = yield _Request("GET", "sweeps", params=_params(limit=limit, offset=offset))
+        return [_sweep(self, record) for record in _check(response).json()["sweeps"]]
+
+    def sweep_jobs(
+        self,
+        sweep_id: str,
+        *,
+        status: str | Iterable[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Op[list[Job]]:
+        """The jobs of a sweep (every attempt), filtered like :meth:`jobs`."""
+        response = yield _Request(
+            "GET",
+            f"sweeps/{_segment(sweep_id)}/jobs",
+            params=_params(status=_listed(status), limit=limit, offset=offset),
+        )
+        return [_job(self, record) for record in _check(response).json()["jobs"]]
+
+    def sweep_results(self, sweep_id: str) -> Op[dict[str, Any]]:
+        """The sweep's table: ``{"columns": [...], "rows": [[...], ...]}``."""
+        response = yield _Request("GET", f"sweeps/{_segment(sweep_id)}/results")
+        return _check(response).json()
+
+    def cancel_sweep(self, sweep_id: str) -> Op[Sweep]:
+        """Cancel every job of the sweep not yet ended."""
+        response = yield _Request("POST", f"sweeps/{_segment(sweep_id)}/cancel")
+        return _sweep(self, _check(response).json())
+
+    def rerun_sweep(self, sweep_id: str, *, statuses: Iterable[str] = ("failed",)) -> Op[Sweep]:
+        """Run the sweep's failed (or cancelled) jobs again, in their places."""
+        response = yield _Request(
+            "POST", f"sweeps/{_segment(sweep_id)}/rerun", json={"statuses": list(statuses)}
+        )
+        return _sweep(self, _check(response).json())
+
+    def delete_sweep(self, sweep_id: str) -> Op[None]:
+        """Delete the sweep and all its jobs."""
+        response = yield _Request("DELETE", f"sweeps/{_segment(sweep_id)}")
+        _check(response)
 
     def get_job(
         self, job_id: str, *, wait: float | None = None, until: str | None = None
@@ -735,6 +978,16 @@ class JobServerClient(_Bindings):
     get_data = _sync(_Api.get_data)
     edit_data = _sync(_Api.edit_data)
     delete_data = _sync(_Api.delete_data)
+    create_sweep = _sync(_Api.create_sweep)
+    sweep = _sync(_Api.sweep)
+    map = _sync(_Api.map)
+    get_sweep = _sync(_Api.get_sweep)
+    sweeps = _sync(_Api.sweeps)
+    sweep_jobs = _sync(_Api.sweep_jobs)
+    sweep_results = _sync(_Api.sweep_results)
+    cancel_sweep = _sync(_Api.cancel_sweep)
+    rerun_sweep = _sync(_Api.rerun_sweep)
+    delete_sweep = _sync(_Api.delete_sweep)
 
     def __init__(
         self, url: str | None = None, token: str | None = None, *, timeout: float = 330.0
@@ -895,6 +1148,16 @@ class AsyncJobServerClient(_Bindings):
     get_data = _async(_Api.get_data)
     edit_data = _async(_Api.edit_data)
     delete_data = _async(_Api.delete_data)
+    create_sweep = _async(_Api.create_sweep)
+    sweep = _async(_Api.sweep)
+    map = _async(_Api.map)
+    get_sweep = _async(_Api.get_sweep)
+    sweeps = _async(_Api.sweeps)
+    sweep_jobs = _async(_Api.sweep_jobs)
+    sweep_results = _async(_Api.sweep_results)
+    cancel_sweep = _async(_Api.cancel_sweep)
+    rerun_sweep = _async(_Api.rerun_sweep)
+    delete_sweep = _async(_Api.delete_sweep)
 
     def __init__(
         self, url: str | None = None, token: str | None = None, *, timeout: float = 330.0

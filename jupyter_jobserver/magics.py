@@ -2,7 +2,9 @@
 
 ``%jobserver run SCRIPT key=value ...`` runs a job, shows its output and a progress bar
 while it runs and its result at the end, and returns the job. Interrupting the kernel
-cancels the job. The other commands: ``scripts``, ``list``, ``status ID``, ``output ID``,
+cancels the job. ``%jobserver sweep SCRIPT a=1,2,3 b=0.1,0.2 [--datafile a.csv,b.csv]``
+runs a job for every combination, shows one progress bar over them all and the results
+table at the end. The other commands: ``scripts``, ``list``, ``status ID``, ``output ID``,
 ``cancel ID``, ``rerun ID``, ``datafiles``, ``upload PATH`` (``%jobserver help`` lists
 them with their options). A job id may be shortened to any unique prefix.
 
@@ -31,7 +33,7 @@ from IPython.display import HTML, display
 from traitlets import Unicode
 
 from . import display as show
-from .client import Job, JobServerClient, ServerNotFound
+from .client import Job, JobServerClient, ServerNotFound, Sweep
 from .errors import Conflict, JobServerError
 
 
@@ -52,6 +54,7 @@ class JobServerMagics(Magics):
         self._schemas: dict[str, dict[str, Any]] = {}
         self._commands: dict[str, Callable[[str, str | None], Any]] = {
             "run": self._run,
+            "sweep": self._sweep,
             "scripts": self._scripts,
             "list": self._list,
             "status": self._status,
@@ -178,6 +181,70 @@ class JobServerMagics(Magics):
         if (job.record.get("provenance") or {}).get("files"):
             display(HTML(self.client.files_html(job)))
         return job
+
+    # --- sweep -----------------------------------------------------------------------------
+
+    @magic_arguments("%jobserver sweep")
+    @argument("script", help="the script to run")
+    @argument(
+        "parameters",
+        nargs="*",
+        metavar="key=v1,v2",
+        help="its parameters, each with the values to sweep over (a job per combination)",
+    )
+    @argument("--datafile", metavar="A,B", help="run on each of these datafiles")
+    @argument("--timeout", type=float, metavar="SECONDS", help="seconds each job may run")
+    @argument("--public", action="store_true", help="let everyone see the jobs")
+    @argument("--no-wait", action="store_true", help="start the sweep and return at once")
+    def _sweep(self, line: str, cell: str | None) -> Sweep:
+        """Run a script over every combination of values: one progress bar, then the table."""
+        args = _parse(self._sweep, line)
+        schema = self._schema(args.script)
+        grid: dict[str, list[Any]] = {}
+        kwargs: dict[str, Any] = {}
+        for item in args.parameters:
+            key, values = parse_values(item, schema)
+            if isinstance(values, list):
+                grid[key] = values
+            else:
+                kwargs[key] = values
+        datafiles = None
+        if args.datafile is not None:
+            datafiles = [name.strip() for name in args.datafile.split(",") if name.strip()]
+        sweep = self.client.sweep(
+            args.script,
+            grid,
+            datafiles=datafiles,
+            kwargs=kwargs,
+            timeout=args.timeout,
+            public=args.public,
+        )
+        if args.no_wait:
+            print(f"started sweep {sweep.id} of {sweep.size} jobs")
+            return sweep
+        return self._follow_sweep(sweep)
+
+    def _follow_sweep(self, sweep: Sweep) -> Sweep:
+        """One progress bar over the whole sweep; the results table at the end."""
+        bar = show.Progress(_sweep_progress(sweep.record), status=sweep.status)
+        handle = display(bar, display_id=True)
+        try:
+            for record in sweep.follow():
+                bar.status = record["status"]
+                bar.progress = _sweep_progress(record)
+                _update(handle, bar)
+        except KeyboardInterrupt:
+            sweep.cancel()
+            print(f"\ncancelled sweep {sweep.id}", file=sys.stderr)
+        sweep.refresh()
+        bar.status = sweep.status
+        bar.progress = _sweep_progress(sweep.record)
+        _update(handle, bar)
+        failed = sweep.counts.get("failed", 0)
+        if failed:
+            print(f"{failed} of {sweep.size} jobs failed (see the error column)", file=sys.stderr)
+        display(sweep.results())
+        return sweep
 
     # --- the other commands --------------------------------------------------------------
 
@@ -364,6 +431,35 @@ def parse_parameter(item: str, schema: dict[str, Any]) -> tuple[str, Any]:
     if isinstance(value, float) and not math.isfinite(value):
         raise UsageError(f"parameter {key!r}: {text} is not a finite number (JSON has no {text})")
     return key, value
+
+
+def parse_values(item: str, schema: dict[str, Any]) -> tuple[str, Any]:
+    """``key=v1,v2,...`` of a sweep: the list of values, each read as the schema says.
+    A parameter that takes a list or an object has one JSON value (its commas are its
+    own), returned as it is rather than as a list of values."""
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise UsageError(f"parameters are key=value1,value2,..., not {item!r}")
+    prop = (schema.get("properties") or {}).get(key, {})
+    kinds = prop.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
+    if kinds and set(kinds) <= {"array", "object", "null"}:
+        return parse_parameter(item, schema)
+    values = []
+    for part in text.split(","):
+        _, value = parse_parameter(f"{key}={part}", schema)
+        values.append(value)
+    return key, values
+
+
+def _sweep_progress(record: dict[str, Any]) -> dict[str, Any]:
+    progress = record.get("progress") or {}
+    counts = record.get("counts") or {}
+    told = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    return {
+        "fraction": progress.get("fraction"),
+        "message": f"{progress.get('done', 0)} of {progress.get('total', '?')} jobs: {told}",
+    }
 
 
 def parse_value(text: str, prop: dict[str, Any]) -> Any:

@@ -75,6 +75,48 @@ class JobCreate(_Model):
         return list(dict.fromkeys(tags))
 
 
+#: a parameter's name in a sweep's grid or sets: what a keyword argument may be called
+ParameterName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class SweepCreate(_Model):
+    """Body of ``POST sweeps``: many jobs of one script.
+
+    The jobs are every combination of the ``datafiles`` (or the one ``data`` binding),
+    the ``sets`` and the points of the ``grid``, in that order of nesting (the grid's
+    last parameter changes fastest); each job's keyword arguments are ``kwargs``, then
+    its set, then its grid point. A parameter may come from only one of the three.
+    """
+
+    script: Annotated[str, Field(min_length=1, max_length=200)]
+    grid: dict[ParameterName, list[Any]] = Field(default_factory=dict)
+    sets: list[dict[ParameterName, Any]] | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    datafiles: list[Annotated[str, Field(min_length=1, max_length=255)]] | None = None
+    data: DataBinding | None = None
+    run: bool = False
+    public: bool = False
+    timeout: Timeout | None = None
+    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: list[str]) -> list[str]:
+        return list(dict.fromkeys(tags))
+
+
+def _failed_only() -> list[Literal["failed", "cancelled"]]:
+    return ["failed"]
+
+
+class SweepRerun(_Model):
+    """Body of ``POST sweeps/{id}/rerun`` (optional): which of its jobs to run again."""
+
+    statuses: Annotated[list[Literal["failed", "cancelled"]], Field(min_length=1, max_length=2)] = (
+        Field(default_factory=_failed_only)
+    )
+
+
 class JobEdit(_Model):
     """Body of ``PATCH jobs/{id}``: ``public`` and ``tags`` may change at any time, the
     rest only while the job is ``created``."""

@@ -81,6 +81,8 @@ TEST_SCRIPTS = {
         "logs",
         "optional_data",
         "ledger",
+        "power",
+        "moments",
     )
 }
 

@@ -299,3 +299,15 @@ def ledger(path: str, entry: str) -> str:
     finally:
         os.close(fd)
     return entry
+
+
+def power(x: float, n: Annotated[int, Param(minimum=0, maximum=5)] = 2) -> float:
+    """``x`` to the ``n``; a negative ``x`` fails when the job runs."""
+    if x < 0:
+        raise ValueError(f"x must not be negative, not {x}")
+    return x**n
+
+
+def moments(x: float, scale: float = 1.0) -> dict:
+    """A flat dict of numbers: one column each in a sweep's table."""
+    return {"double": 2 * x * scale, "square": x * x}

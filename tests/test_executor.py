@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import pathlib
 import sys
 from typing import Any
@@ -292,3 +293,41 @@ async def test_the_files_a_job_wrote_reach_the_job_files_with_their_checksums(
         data = any_executor.files.read("writer", entry["path"], 0, 1 << 20)
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
         assert len(data) == entry["size"]
+
+
+async def test_quiet_jobs_leave_only_their_folders_behind(
+    make_executor: Any, tmp_path: pathlib.Path
+) -> None:
+    executor, recorder = await make_executor(workers=1)
+    quiet = [f"quiet{i}" for i in range(5)]
+    for job_id in quiet:
+        executor.submit(task(tmp_path, job_id, "noop"))
+    executor.submit(task(tmp_path, "loud", "echo", text="said aloud"))
+    for job_id in [*quiet, "loud"]:
+        assert (await recorder.outcome(job_id)).status == "succeeded"
+    logs = make_executor.logs
+    assert b"said aloud" in logs.read("loud", "stdout", 0, 1 << 20)
+    assert logs.read("quiet0", "stdout", 0, 1 << 20) == b""
+    await executor.stop()
+    # every job has its folder, and the worker's spare files went with it
+    assert sorted(os.listdir(logs.root)) == sorted([*quiet, "loud"])
+
+
+async def test_a_cancelled_job_keeps_what_it_printed(
+    make_executor: Any, tmp_path: pathlib.Path
+) -> None:
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    executor, recorder = await make_executor(workers=1)
+    executor.submit(task(tmp_path, "held", "gated", gate=str(gate)))
+    # opening the gate for writing returns once the job, having printed, waits at it
+    writer = await asyncio.to_thread(open, gate, "w")
+    try:
+        assert executor.cancel("held")
+        assert (await recorder.outcome("held")).status == "cancelled"
+    finally:
+        writer.close()
+    assert b"before the gate" in make_executor.logs.read("held", "stdout", 0, 1 << 20)
+    executor.submit(task(tmp_path, "after", "echo", text="next one"))
+    assert (await recorder.outcome("after")).status == "succeeded"
+    assert b"next one" in make_executor.logs.read("after", "stdout", 0, 1 << 20)

@@ -137,7 +137,8 @@ def test_help_lists_each_command_once_and_cleanly(shell: InteractiveShell) -> No
     lines = captured.stdout.splitlines()
     usages = [line.strip() for line in lines if line.startswith("  %jobserver")]
     assert [u.split()[1] for u in usages] == [
-        "run", "scripts", "list", "status", "output", "cancel", "rerun", "datafiles", "upload"
+        "run", "sweep", "scripts", "list", "status", "output", "cancel", "rerun", "datafiles",
+        "upload"
     ]  # fmt: skip
     assert usages[0].startswith("%jobserver run SCRIPT [key=value ...] [--datafile NAME]")
     assert "%jobserver upload PATH [--name NAME] [--overwrite]" in usages

@@ -215,7 +215,8 @@ def test_sorting_and_paging(store: Store, jobs: list[dict[str, Any]]) -> None:
 def test_documents_come_back_as_they_went_in(store: Store) -> None:
     job = make_job(1, random.Random(1))
     job.update(error={"type": "X", "message": "m", "detail": None}, provenance={"p": [1]})
-    job.update(edited=None, queued=None, finished=None)  # the service always sets every field
+    # the service always sets every field
+    job.update(edited=None, queued=None, finished=None, sweep=None, sweep_index=None)
     store.insert_job(job)
     assert store.get_job(job["id"]) == job
     light = store.get_job(job["id"], result=False)
@@ -340,3 +341,113 @@ def test_only_one_of_many_racing_editors_wins(store: Store) -> None:
     for t in threads:
         t.join()
     assert sorted(outcomes) == [False] * 5 + [True]
+
+
+def sweep_jobs(sweep_id: str, count: int) -> list[dict[str, Any]]:
+    rng = random.Random(3)
+    made = []
+    for i in range(count):
+        job = make_job(1000 + i, rng) | {"id": f"{sweep_id}-{i:03d}", "owner": "alice"}
+        job.update(sweep=sweep_id, sweep_index=i, result={"value": i} if i % 2 else None)
+        made.append(job)
+    return made
+
+
+def test_a_sweeps_jobs_go_in_at_once_and_add_up(store: Store) -> None:
+    made = sweep_jobs("s1", 30)
+    store.insert_jobs(made)
+    store.insert_jobs(sweep_jobs("s2", 5))
+    mine = parse_filter({"sweep": "s1"})
+    assert sorted(store.job_ids(mine)) == sorted(j["id"] for j in made)
+    assert store.get_job("s1-004", result=False)["tags"] == made[4]["tags"]
+    summary = store.job_summary(mine)
+    expected: dict[str, int] = {}
+    for job in made:
+        expected[job["status"]] = expected.get(job["status"], 0) + 1
+    assert summary["counts"] == expected
+    starts = [j["started"] for j in made if j["started"]]
+    assert summary["started"] == min(starts)
+    assert summary["finished"] is None  # no job of these has finished
+    assert store.job_summary(parse_filter({"sweep": "none"})) == {
+        "counts": {},
+        "started": None,
+        "finished": None,
+    }
+    results = store.job_results(["s1-001", "s1-002", "s1-003", "missing"])
+    assert results == {"s1-001": '{"value":1}', "s1-003": '{"value":3}'}
+    assert isinstance(results["s1-001"], RawJSON)
+
+
+def test_a_sweep_insert_with_a_bad_job_writes_none_of_them(store: Store) -> None:
+    made = sweep_jobs("s1", 10)
+    store.insert_job(made[7])  # its id is taken: the second insert must fail whole
+    with pytest.raises(Exception):  # noqa: B017, PT011  # each store raises its own error
+        store.insert_jobs(made)
+    assert store.job_ids(parse_filter({"sweep": "s1"})) == [made[7]["id"]]
+
+
+def test_sweep_documents_round_trip_change_and_go(store: Store) -> None:
+    sweep = {
+        "id": "s1",
+        "script": "power",
+        "owner": "alice",
+        "public": False,
+        "size": 6,
+        "created": "2026-11-01T09:00:00.000000Z",
+        "cancelled": None,
+        "tags": ["t"],
+        "kwargs": {"n": 2},
+        "grid": {"x": [1, 2, 3]},
+        "sets": [{"y": 1}, {"y": 2}],
+        "datafiles": None,
+        "data": None,
+        "timeout": None,
+    }
+    store.insert_sweep(sweep)
+    store.insert_sweep(sweep | {"id": "s2", "owner": "bob", "created": "2026-11-02T00:00:00Z"})
+    assert store.get_sweep("s1") == sweep
+    assert store.get_sweep("nope") is None
+    assert store.update_sweep("s1", {"cancelled": "2026-11-01T10:00:00.000000Z", "tags": []})
+    assert store.get_sweep("s1") | {"cancelled": None, "tags": ["t"]} == sweep
+    assert not store.update_sweep("nope", {"cancelled": None})
+    found, total = store.find_sweeps(parse_filter({"owner": "alice"}), [("created", -1)], 10, 0)
+    assert total == 1 and [s["id"] for s in found] == ["s1"]
+    found, total = store.find_sweeps(None, [("created", -1)], 1, 0)
+    assert total == 2 and [s["id"] for s in found] == ["s2"]
+    assert store.delete_sweeps(["s1", "nope"]) == 1
+    assert store.get_sweep("s1") is None
+
+
+def test_an_idempotency_key_is_claimed_once_per_owner(store: Store) -> None:
+    now = "2026-11-01T09:00:00.000000Z"
+    assert store.claim_key("alice", "k1", "job-a", "f1", now) is None
+    first = store.claim_key("alice", "k1", "job-b", "f2", now)
+    assert first == {"target": "job-a", "fingerprint": "f1", "created": now}
+    assert store.claim_key("bob", "k1", "job-c", "f1", now) is None  # keys are per owner
+    store.release_key("alice", "k1", "job-other")  # not its target: kept
+    assert store.claim_key("alice", "k1", "job-d", "f1", now)["target"] == "job-a"
+    store.release_key("alice", "k1", "job-a")
+    assert store.claim_key("alice", "k1", "job-d", "f1", now) is None
+
+
+def test_an_older_file_gains_the_sweep_columns(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, script TEXT, process TEXT NOT NULL, "
+        "status TEXT NOT NULL, owner TEXT NOT NULL, public INTEGER NOT NULL DEFAULT 0, "
+        "created TEXT NOT NULL, edited TEXT, queued TEXT, started TEXT, finished TEXT, "
+        "time_sec REAL, exit_code INTEGER, body TEXT NOT NULL, result TEXT);"
+        "INSERT INTO jobs (id, process, status, owner, created, body) VALUES "
+        "('old', 'function', 'succeeded', 'alice', '2026-01-01T00:00:00.000000Z', '{}');"
+        "PRAGMA user_version = 2;"
+    )
+    old.close()
+    store = SQLiteStore(url=str(path))
+    store.open()
+    try:
+        assert store.get_job("old")["sweep"] is None
+        store.insert_jobs(sweep_jobs("s1", 2))
+        assert len(store.job_ids(parse_filter({"sweep": "s1"}))) == 2
+    finally:
+        store.close()

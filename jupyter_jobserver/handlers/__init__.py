@@ -18,9 +18,18 @@ from .jobs import (
 )
 from .scripts import ScriptHandler, ScriptsHandler
 from .status import StatusHandler
+from .sweeps import (
+    SweepActionHandler,
+    SweepEventsHandler,
+    SweepHandler,
+    SweepJobsHandler,
+    SweepResultsHandler,
+    SweepsHandler,
+)
 
 API = rf"/{API_PREFIX}"
 _ID = r"(?P<job_id>[^/]+)"
+_SWEEP = r"(?P<sweep_id>[^/]+)"
 
 default_handlers = [
     (rf"{API}/status", StatusHandler),
@@ -35,6 +44,12 @@ default_handlers = [
     (rf"{API}/jobs/{_ID}/files/(?P<path>.+)", JobFileHandler),
     (rf"{API}/jobs/{_ID}/(?P<action>[^/]+)", JobActionHandler),
     (rf"{API}/jobs/{_ID}", JobHandler),
+    (rf"{API}/sweeps/?", SweepsHandler),
+    (rf"{API}/sweeps/{_SWEEP}/jobs", SweepJobsHandler),
+    (rf"{API}/sweeps/{_SWEEP}/results", SweepResultsHandler),
+    (rf"{API}/sweeps/{_SWEEP}/events", SweepEventsHandler),
+    (rf"{API}/sweeps/{_SWEEP}/(?P<action>[^/]+)", SweepActionHandler),
+    (rf"{API}/sweeps/{_SWEEP}", SweepHandler),
     (rf"{API}/datafiles/?", DataFilesHandler),
     (rf"{API}/datafiles/(?P<name>[^/]+)", DataFileHandler),
     (rf"{API}/data/?", DataListHandler),

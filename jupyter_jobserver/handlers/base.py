@@ -24,7 +24,7 @@ from tornado.iostream import StreamClosedError
 from ..data.datafiles import DataFiles
 from ..data.documents import DataDocuments
 from ..errors import InvalidRequest, JobServerError, Unavailable
-from ..jobs import JobManager
+from ..jobs import JobManager, SweepService
 from ..limits import SMALL_BODY, check_body_size, check_json
 from ..models import MAX_COUNT
 from ..scripts import ScriptRegistry
@@ -64,6 +64,7 @@ class Services(Protocol):
     """What the handlers use of the extension app: its services, and who is asking."""
 
     jobs: JobManager
+    sweeps: SweepService
     datafiles: DataFiles
     documents: DataDocuments
     registry: ScriptRegistry

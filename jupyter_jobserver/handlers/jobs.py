@@ -50,9 +50,15 @@ class JobsHandler(JobServerHandler):
         request = parse(JobCreate, await self.json_body())
         jobs = self.jobserver.jobs
         # with ?wait, a quick job is one round trip: the answer comes when it has ended
-        job = await jobs.create(self.user, request, wait=min(wait, MAX_WAIT) if wait else None)
+        held = min(wait, MAX_WAIT) if wait else None
+        key = self.request.headers.get("Idempotency-Key")
+        if key is None:
+            job, made = await jobs.create(self.user, request, wait=held), True
+        else:  # the same key again answers with the job the first request made
+            job, made = await jobs.create_once(self.user, request, key, wait=held)
+            self.set_header("Idempotent-Replayed", "false" if made else "true")
         self.set_header("Location", self.location("jobs", job["id"]))
-        self.send(job, 201)
+        self.send(job, 201 if made else 200)
 
     @web.authenticated
     @authorized

@@ -6,6 +6,7 @@ from .logs import FolderJobLogs, JobLogs
 from .manager import JobManager, job_filter
 from .policy import JobPolicy
 from .retention import JobRetention
+from .sweeps import SweepService
 from .transitions import TransitionPlugin, Transitions
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "JobManager",
     "JobPolicy",
     "JobRetention",
+    "SweepService",
     "TransitionPlugin",
     "Transitions",
     "job_filter",

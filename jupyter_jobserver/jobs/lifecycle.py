@@ -12,7 +12,9 @@ goes to the :class:`~jupyter_jobserver.jobs.transitions.Transitions` hook.
 
 The life cycle is the executor's listener. It holds every queued or running job's
 record (but the result) in memory, so starting and finishing a job, and answering those
-who wait for it, need no read of the store.
+who wait for it, need no read of the store. Queued jobs wait in a
+:class:`~.fairqueue.FairQueue` and go to the executor only as it has room for them, so
+that no user's many jobs hold up another user's few.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from traitlets import Bool, Float
+from traitlets import Bool, Float, Int
 from traitlets.config import LoggingConfigurable
 
 from ..errors import InvalidRequest
@@ -36,6 +38,7 @@ from ..store import StoreRunner
 from ..store.query import parse_filter, utcnow
 from ..vocabulary import ACTIVE, Status, error_record
 from .events import JobEvents
+from .fairqueue import FairQueue
 from .policy import JobPolicy
 from .transitions import EventStreams, Transitions
 
@@ -70,6 +73,13 @@ class JobLifecycle(LoggingConfigurable):
         help="Seconds between looks for new output of a job someone follows.",
     ).tag(config=True)
 
+    dispatch_ahead = Int(
+        0,
+        help="Queued jobs handed to the executor beyond the ones its cores can run now. "
+        "The rest wait in the job server's own queue, which is fair between users; more "
+        "here can keep a remote executor busier, at the cost of that fairness.",
+    ).tag(config=True)
+
     def __init__(
         self,
         *,
@@ -97,6 +107,11 @@ class JobLifecycle(LoggingConfigurable):
         self._by_owner: dict[str, set[str]] = defaultdict(set)
         self._pending: set[asyncio.Future[Any]] = set()
         self._retrying: set[asyncio.Future[Any]] = set()
+        self._waiting = FairQueue()
+        #: jobs handed to the executor (queued there or running), and by whom
+        self._handed: dict[str, str] = {}
+        self._handed_by: dict[str, int] = defaultdict(int)
+        self._pumping = False
 
     # --- the active table ---------------------------------------------------------------
 
@@ -246,13 +261,8 @@ class JobLifecycle(LoggingConfigurable):
                 return active, written  # cancelled or deleted while its data was resolved
             if problem is None:
                 assert task is not None
-                try:
-                    self.executor.submit(task)  # it may start, or even end, right here
-                except Exception as exc:
-                    self.log.exception("jobserver: the executor refused job %s", job_id)
-                    problem = error_record(
-                        "NotQueued", f"the executor could not take the job: {exc}"
-                    )
+                self._waiting.push(owner, task)
+                self._pump()  # it may start, or even end, right here
             if problem is not None:
                 await self.fail_unstarted(job_id, problem)
         except BaseException:
@@ -267,6 +277,85 @@ class JobLifecycle(LoggingConfigurable):
             )
             raise
         return active, written
+
+    async def enqueue_stored(self, jobs: list[dict[str, Any]]) -> None:
+        """Hand many queued jobs, already in the store, to the executor in one go (a
+        sweep): each goes to the fair queue, and the executor gets what it has room for."""
+        for job in jobs:
+            job_id = job["id"]
+            active = ActiveJob(job={k: v for k, v in job.items() if k != "result"})
+            self._active[job_id] = active
+            self._by_owner[job["owner"]].add(job_id)
+        for job in jobs:
+            current = self._active.get(job["id"])
+            if current is None:
+                continue  # cancelled meanwhile
+            active = current
+            problem = self.policy.cannot_run(active.job, self.executor.cores)
+            task: Task | None = None
+            if problem is None:
+                try:
+                    task = await self._task(active)
+                except Exception as exc:
+                    message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                    problem = error_record("DataUnavailable", message)
+            if problem is not None:
+                await self.fail_unstarted(job["id"], problem)
+            elif task is not None and self._active.get(job["id"]) is active:
+                self._waiting.push(job["owner"], task)
+        self._pump()
+
+    def withhold(self, job_ids: list[str]) -> None:
+        """Make sure none of these jobs starts from now on: take them out of the fair
+        queue, and back from the executor where they wait there. (They stay active until
+        they are cancelled; running ones keep running until then.)"""
+        self._waiting.remove(job_ids)
+        waiting_there = set(self.executor.queued())
+        for job_id in job_ids:
+            if job_id in waiting_there and self.executor.cancel(job_id):
+                self._taken_back(job_id)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Hand waiting jobs to the executor while it has room, fairly between owners."""
+        if self._pumping:
+            return  # called back from inside submit: the loop below goes on
+        self._pumping = True
+        try:
+            room = self.executor.cores + self.dispatch_ahead
+            load = self._handed_by.__getitem__
+            while len(self._handed) < room and self._waiting:
+                task = self._waiting.pop(load)
+                if task is None:
+                    break
+                active = self._active.get(task.job_id)
+                if active is None:
+                    continue
+                self._handed[task.job_id] = active.owner
+                self._handed_by[active.owner] += 1
+                try:
+                    self.executor.submit(task)
+                except Exception as exc:
+                    # this task alone cannot reach a worker (its payload does not pickle,
+                    # say): it fails, and the executor and the queue go on
+                    self.log.exception("jobserver: the executor refused job %s", task.job_id)
+                    self._taken_back(task.job_id)
+                    problem = error_record(
+                        "NotQueued", f"the executor could not take the job: {exc}"
+                    )
+                    self.track(self.fail_unstarted(task.job_id, problem))
+        finally:
+            self._pumping = False
+
+    def _taken_back(self, job_id: str) -> None:
+        """A job handed to the executor has left it (it ended, or was cancelled)."""
+        owner = self._handed.pop(job_id, None)
+        if owner is not None:
+            left = self._handed_by[owner] - 1
+            if left > 0:
+                self._handed_by[owner] = left
+            else:
+                del self._handed_by[owner]
 
     async def _task(self, active: ActiveJob) -> Task:
         """What the executor gets: the process's own fields, the data as content or a
@@ -304,6 +393,7 @@ class JobLifecycle(LoggingConfigurable):
 
     async def fail_unstarted(self, job_id: str, error: dict) -> None:
         active = self._active.get(job_id)
+        self._waiting.remove([job_id])
         self.forget(job_id)
         ok = await self.store.write(
             self.store.store.update_job,
@@ -326,13 +416,21 @@ class JobLifecycle(LoggingConfigurable):
         if active and active.started is not None:
             changes["time_sec"] = round(time.time() - active.started, 6)
         start = active.job["status"] if active else job.get("status")
-        ok = await self.store.write(
-            self.store.store.update_job,
-            job_id,
-            changes,
-            status_in={Status.created.value, *ACTIVE},
-        )
+        withheld = self._waiting.take(job_id)  # it must not start while this is written
+        try:
+            ok = await self.store.write(
+                self.store.store.update_job,
+                job_id,
+                changes,
+                status_in={Status.created.value, *ACTIVE},
+            )
+        except BaseException:
+            if withheld is not None and job_id in self._active:
+                self._waiting.push(*withheld)  # not cancelled: it waits as before
+            raise
         self.executor.cancel(job_id)
+        self._taken_back(job_id)
+        self._pump()
         if ok:
             self.forget(job_id)
             self.announce(job_id, start, Status.cancelled.value, job)
@@ -372,6 +470,13 @@ class JobLifecycle(LoggingConfigurable):
         )
 
     def job_finished(self, job_id: str, outcome: Outcome) -> None:
+        self._taken_back(job_id)
+        try:
+            self._job_finished(job_id, outcome)
+        finally:
+            self._pump()  # its place goes to the next job, whoever's turn it is
+
+    def _job_finished(self, job_id: str, outcome: Outcome) -> None:
         active = self._active.get(job_id)
         finished = time.time()
         result = outcome.result

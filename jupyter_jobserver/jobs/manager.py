@@ -39,6 +39,7 @@ from ..users import User
 from ..vocabulary import FINISHED, STATUSES, Status
 from .events import JobEvents, Subscription
 from .files import FILE_CHUNK, FolderJobFiles, JobFiles, check_path
+from .idempotency import IdempotencyKeys
 from .lifecycle import JobLifecycle
 from .logs import JobLogs, OutputFollower, OutputSlice, check_stream, whole_characters
 from .policy import JobPolicy
@@ -78,6 +79,7 @@ class JobManager(LoggingConfigurable):
             data=data,
         )
         self.retention = JobRetention(parent=self, manager=self)
+        self.keys = IdempotencyKeys(store)
         self._started = asyncio.Event()
         self.broken: str | None = None
         self._creating: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -125,11 +127,13 @@ class JobManager(LoggingConfigurable):
         *,
         rerun_of: str | None = None,
         wait: float | None = None,
+        job_id: str | None = None,
     ) -> dict:
         """Create a job (and queue it when ``request.run``); 4xx errors for bad input.
 
         With ``wait``, a job that runs is returned once it has finished (or ``wait``
-        seconds have passed): a quick job then costs a single call.
+        seconds have passed): a quick job then costs a single call. ``job_id`` is the new
+        job's id when it was chosen beforehand (an idempotency key was claimed for it).
         """
         await self.ready()
         _check_values(request)
@@ -138,7 +142,7 @@ class JobManager(LoggingConfigurable):
         await self._check_binding(user, script, request.data)
         now = utcnow()
         job: dict[str, Any] = {
-            "id": uuid.uuid4().hex,
+            "id": job_id or uuid.uuid4().hex,
             "script": script.name if script else None,
             "process": script.process if script else "eval",
             "status": Status.created.value,
@@ -167,6 +171,8 @@ class JobManager(LoggingConfigurable):
                 "parameters": parameters,
             },
             "rerun_of": rerun_of,
+            "sweep": None,
+            "sweep_index": None,
         }
         lifecycle = self.lifecycle
         if not request.run:
@@ -203,6 +209,20 @@ class JobManager(LoggingConfigurable):
             )
             self.policy.check_total(user, total)
             yield
+
+    async def create_once(
+        self, user: User, request: JobCreate, key: str, *, wait: float | None = None
+    ) -> tuple[dict, bool]:
+        """:meth:`create`, once per ``Idempotency-Key``: the same key again answers with
+        the job the first request made (and ``False``: nothing new was made)."""
+        return await self.keys.once(
+            user,
+            key,
+            "job",
+            request,
+            lambda job_id: self.create(user, request, wait=wait, job_id=job_id),
+            lambda job_id: self.get(user, job_id),
+        )
 
     async def get(self, user: User, job_id: str, *, result: bool = True) -> dict:
         """A job the user may see (their own, a public one, or any for an admin)."""
@@ -593,6 +613,8 @@ def _check_values(request: JobCreate | JobEdit) -> None:
         value = getattr(request, field, None)
         if value is not None:
             check_json(value.model_dump() if field == "data" else value, field)
+
+
 class JobFile:
     """One file of a job: its size, its checksum (once the job has ended) and its
     bytes, read off the event loop a piece at a time."""

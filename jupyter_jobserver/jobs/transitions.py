@@ -88,6 +88,8 @@ class EventStreams(TransitionPlugin):
             event["owner"] = job.get("owner")
             event["public"] = bool(job.get("public"))
             event["script"] = job.get("script")
+            if job.get("sweep"):
+                event["sweep"] = job["sweep"]
         if record is not None:
             event["job"] = record
         self.events.publish(job_id, event)

@@ -60,6 +60,7 @@ from typing import Any
 
 from ..context import ENV_CORES, ENV_JOB_ID, ENV_PROGRESS_FD, progress
 from ..errors import InvalidRequest
+from ..runtime import output
 from ..runtime.checksums import sha256_file
 from ..runtime.failure import ReportedFailure
 from ..runtime.proctree import kill_descendants
@@ -381,6 +382,7 @@ def run_file(task: Mapping[str, Any], data: str | None) -> tuple[int, Any]:
     kill_descendants(os.getpid())
     reader.join(timeout=5)
     if code != 0:
+        output.place()  # the job's stderr is read back by its name
         raise ScriptFailed(code, _tail(os.path.join(job_dir, "stderr")))
     result = None
     if os.path.exists(result_path):

@@ -29,6 +29,7 @@ from ..vocabulary import error_record
 from .failure import ReportedFailure
 from .files import RUNNER_FILES, remove, scan, total_size
 from .introspect import environment
+from .output import FOLDER, OUTPUT
 from .proctree import kill_descendants
 
 #: a larger result is handed over as a file, so messages to the server stay small
@@ -62,7 +63,7 @@ class JobRunner:
         """Run one job and return the ``done`` message for the server."""
         job_id = task["job_id"]
         job_dir = task["job_dir"]
-        os.makedirs(job_dir, exist_ok=True)
+        FOLDER.make(job_dir)
         task = _with_local_data(task, job_dir)
         done: dict[str, Any] = {"type": "done", "job_id": job_id, "exit_code": None}
         context._state.begin(job_id, int(task.get("cores", 1)), self._progress(job_id))
@@ -128,15 +129,13 @@ class JobRunner:
     @contextlib.contextmanager
     def _captured(self, job_dir: str) -> Iterator[None]:
         """Point fds 1 and 2, and ``sys.stdout``/``sys.stderr``, at the job's files."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        out_fd = os.open(os.path.join(job_dir, "stdout"), flags, 0o644)
-        err_fd = os.open(os.path.join(job_dir, "stderr"), flags, 0o644)
+        out_fd, err_fd = OUTPUT.open(job_dir)
         previous = sys.stdout, sys.stderr
         flush_c_stdio()
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
-        sys.stdout = _stream(out_fd)
-        sys.stderr = _stream(err_fd)
+        sys.stdout = _stream(1)
+        sys.stderr = _stream(2)
         self._flusher.watch(sys.stdout, sys.stderr)
         try:
             yield
@@ -149,6 +148,7 @@ class JobRunner:
             os.dup2(self._saved_fds[0], 1)
             os.dup2(self._saved_fds[1], 2)
             sys.stdout, sys.stderr = previous
+            OUTPUT.close()
 
 
 class ResultTooLarge(Exception):
@@ -242,7 +242,7 @@ def _format_traceback(exc: BaseException) -> str:
 
 
 def _stream(fd: int) -> io.TextIOWrapper:
-    raw = io.FileIO(fd, "w", closefd=True)
+    raw = io.FileIO(fd, "w", closefd=False)
     return io.TextIOWrapper(
         io.BufferedWriter(raw, buffer_size=1 << 16),
         encoding="utf-8",
@@ -282,6 +282,8 @@ class _Flusher:
                 for stream in self._streams:
                     with contextlib.suppress(Exception):
                         stream.flush()
+                with contextlib.suppress(OSError):
+                    OUTPUT.place()  # the job runs on: its output shows from now on
             context._state.flush()
 
 

@@ -6,7 +6,10 @@ documents) and parsed filters, never SQL, so the SQLite store and a MongoDB stor
 interchangeable.
 
 Job documents have the fields of :data:`~jupyter_jobserver.store.fields.JOBS`; ``result``
-is held apart so that lists stay light.
+is held apart so that lists stay light. Sweep documents have the fields of
+:data:`~jupyter_jobserver.store.fields.SWEEPS`; a sweep's jobs name it in their ``sweep``
+field. Idempotency keys (:data:`~jupyter_jobserver.store.fields.IDEMPOTENCY_KEYS`) are
+kept per owner.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, ClassVar
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
+from ..serialize import RawJSON
 from .query import Node
 
 
@@ -96,6 +100,67 @@ class Store(LoggingConfigurable):
 
     def job_ids(self, where: Node | None) -> list[str]:
         """Ids of every job matching ``where`` (for bulk actions and reconciliation)."""
+        raise NotImplementedError
+
+    def insert_jobs(self, jobs: list[dict[str, Any]]) -> None:
+        """Add many new jobs at once, all or none (a sweep's jobs). The default inserts
+        them one by one inside :meth:`batch`; a store should do better where it can."""
+        with self.batch():
+            for job in jobs:
+                self.insert_job(job)
+
+    def job_summary(self, where: Node | None) -> dict[str, Any]:
+        """What the jobs matching ``where`` add up to, without reading them:
+        ``{"counts": {status: n}, "started": first start, "finished": last finish}``
+        (the times ``None`` when no job has one)."""
+        raise NotImplementedError
+
+    def job_results(self, job_ids: Iterable[str]) -> dict[str, RawJSON]:
+        """The results of these jobs as JSON text, by id (jobs without a result, or
+        that do not exist, are left out): a sweep's table in one read."""
+        raise NotImplementedError
+
+    # --- sweeps ---------------------------------------------------------------------------
+
+    def insert_sweep(self, sweep: dict[str, Any]) -> None:
+        """Add a new sweep document (its ``id`` is new)."""
+        raise NotImplementedError
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
+        """One sweep, or ``None``."""
+        raise NotImplementedError
+
+    def update_sweep(self, sweep_id: str, changes: dict[str, Any]) -> bool:
+        """Set fields of one sweep; ``False`` when there is no such sweep."""
+        raise NotImplementedError
+
+    def find_sweeps(
+        self,
+        where: Node | None,
+        sort: list[tuple[str, int]],
+        limit: int,
+        offset: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Sweeps matching ``where`` (a filter on :data:`SWEEPS` fields), one page, and
+        the total count."""
+        raise NotImplementedError
+
+    def delete_sweeps(self, sweep_ids: Iterable[str]) -> int:
+        """Delete sweep documents by id (not their jobs); returns how many existed."""
+        raise NotImplementedError
+
+    # --- idempotency keys -----------------------------------------------------------------
+
+    def claim_key(
+        self, owner: str, key: str, target: str, fingerprint: str, created: str
+    ) -> dict[str, Any] | None:
+        """Record that ``owner``'s request with ``key`` makes ``target``, atomically;
+        ``None`` when the claim is new, else the first claim (``{"target",
+        "fingerprint", "created"}``), unchanged."""
+        raise NotImplementedError
+
+    def release_key(self, owner: str, key: str, target: str) -> None:
+        """Forget a claim (the request that made it failed), if it is still for ``target``."""
         raise NotImplementedError
 
     # --- data documents -------------------------------------------------------------------

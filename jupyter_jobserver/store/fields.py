@@ -76,6 +76,10 @@ JOBS = Entity(
         Field("progress"),
         Field("provenance"),
         Field("rerun_of"),
+        # the sweep the job belongs to, and its place in it (its row of the results
+        # table); a rerun takes the place over, the job it replaces keeps only ``sweep``
+        Field("sweep", "string", index=BY_CREATED),
+        Field("sweep_index", "integer", index=ALONE),
     ),
 )
 
@@ -94,5 +98,39 @@ DATA = Entity(
         Field("size", "integer", sortable=True, index=ALONE),
         Field("sha256"),
         Field("data"),
+    ),
+)
+
+SWEEPS = Entity(
+    "sweeps",
+    (
+        Field("id", "string"),
+        Field("script", "string", sortable=True, index=BY_CREATED),
+        Field("owner", "string", sortable=True, index=BY_CREATED),
+        Field("public", "boolean", index=BY_CREATED),
+        Field("size", "integer", sortable=True),
+        Field("created", "time", sortable=True, index=ALONE),
+        Field("cancelled", "time"),
+        Field("tags"),
+        Field("kwargs"),
+        Field("grid"),
+        Field("sets"),
+        Field("datafiles"),
+        Field("data"),
+        Field("timeout"),
+    ),
+)
+
+#: an ``Idempotency-Key`` a user sent with a request that creates something: the same
+#: key again answers with what the first request made (``target``); ``fingerprint``
+#: tells a retry from another request that reuses the key
+IDEMPOTENCY_KEYS = Entity(
+    "idempotency_keys",
+    (
+        Field("owner", "string"),
+        Field("key", "string"),
+        Field("target"),
+        Field("fingerprint"),
+        Field("created", "time"),
     ),
 )

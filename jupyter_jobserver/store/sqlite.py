@@ -19,11 +19,11 @@ from traitlets import Enum, Float
 
 from ..serialize import DeferredJSON, RawJSON
 from .base import Store
-from .fields import DATA, JOBS, Entity
+from .fields import DATA, JOBS, SWEEPS, Entity
 from .lock import hold_lock
 from .query import Condition, Logical, Node, Not
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: job fields kept in their own column (filterable, sortable); the rest live in ``body``
 JOB_COLUMNS = tuple(name for name in JOBS.query_kinds if name != "tags")
@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished TEXT,
     time_sec REAL,
     exit_code INTEGER,
+    sweep TEXT,
+    sweep_index INTEGER,
     body TEXT NOT NULL,
     result TEXT
 );
@@ -66,7 +68,28 @@ CREATE TABLE IF NOT EXISTS data (
     sha256 TEXT NOT NULL,
     payload TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    script TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    public INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    cancelled TEXT,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    owner TEXT NOT NULL,
+    key TEXT NOT NULL,
+    target TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (owner, key)
+);
 """
+
+#: columns each schema version added to a table that existed before it
+ADDED_COLUMNS = {3: {"jobs": ("sweep TEXT", "sweep_index INTEGER")}}
 
 #: data document fields, in column order (the payload, ``data``, is the last column)
 DATA_COLUMNS = tuple(field for field in DATA.names if field != "data")
@@ -83,7 +106,10 @@ def index_statements(entity: Entity) -> str:
     )
 
 
-SCHEMA += index_statements(JOBS) + index_statements(DATA)
+SCHEMA += index_statements(JOBS) + index_statements(DATA) + index_statements(SWEEPS)
+
+#: sweep fields kept in their own column; the rest live in ``body``
+SWEEP_COLUMNS = tuple(SWEEPS.query_kinds)
 
 
 class SQLiteStore(Store):
@@ -157,9 +183,15 @@ class SQLiteStore(Store):
             raise RuntimeError(
                 f"{self.path} was written by a newer jupyter-jobserver (schema {version})"
             )
+        added = ""
+        if version:  # columns that tables of an older file lack, before their indexes
+            for since, tables in ADDED_COLUMNS.items():
+                if version < since:
+                    for table, columns in tables.items():
+                        added += "".join(f"ALTER TABLE {table} ADD COLUMN {c};" for c in columns)
         # one transaction: a half-made schema never stays behind
         conn.executescript(
-            f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            f"BEGIN IMMEDIATE; {added} {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
 
     def _checkpoint_loop(self) -> None:
@@ -343,6 +375,131 @@ class SQLiteStore(Store):
     def delete_jobs(self, job_ids: Iterable[str]) -> int:
         return self._delete("jobs", job_ids)
 
+    def insert_jobs(self, jobs: list[dict[str, Any]]) -> None:
+        """Two ``executemany`` in one transaction, however many jobs there are."""
+        rows = []
+        tags: list[tuple[str, str]] = []
+        for job in jobs:
+            columns, body, result = _split_job(job)
+            rows.append([*columns.values(), body, result])
+            tags.extend((job["id"], tag) for tag in job.get("tags") or ())
+        conn = self._conn()
+        with self._write(conn):
+            conn.executemany(_INSERT_JOB, rows)
+            if tags:
+                conn.executemany("INSERT OR IGNORE INTO job_tags (job_id, tag) VALUES (?, ?)", tags)
+
+    def job_summary(self, where: Node | None) -> dict[str, Any]:
+        clause, params = compile_filter(where)
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT status, COUNT(*), MIN(started), MAX(finished) FROM jobs "
+                f"WHERE {clause} GROUP BY status",
+                params,
+            )
+            .fetchall()
+        )
+        starts = [r[2] for r in rows if r[2] is not None]
+        ends = [r[3] for r in rows if r[3] is not None]
+        return {
+            "counts": {r[0]: r[1] for r in rows},
+            "started": min(starts) if starts else None,
+            "finished": max(ends) if ends else None,
+        }
+
+    def job_results(self, job_ids: Iterable[str]) -> dict[str, RawJSON]:
+        ids = list(job_ids)
+        conn = self._conn()
+        found: dict[str, RawJSON] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = conn.execute(
+                f"SELECT id, result FROM jobs WHERE id IN ({', '.join('?' * len(chunk))}) "
+                "AND result IS NOT NULL",
+                chunk,
+            ).fetchall()
+            found.update((r[0], RawJSON(r[1])) for r in rows)
+        return found
+
+    # --- sweeps -----------------------------------------------------------------------
+
+    def insert_sweep(self, sweep: dict[str, Any]) -> None:
+        columns = [sweep.get(name) for name in SWEEP_COLUMNS]
+        columns[SWEEP_COLUMNS.index("public")] = int(bool(sweep.get("public")))
+        body = {k: v for k, v in sweep.items() if k not in SWEEP_COLUMNS}
+        self._conn().execute(_INSERT_SWEEP, [*columns, _dumps(body)])
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
+        row = (
+            self._conn()
+            .execute(f"SELECT {_SWEEP_SELECT} FROM sweeps WHERE id = ?", (sweep_id,))
+            .fetchone()
+        )
+        return _sweep_from_row(row) if row else None
+
+    def update_sweep(self, sweep_id: str, changes: dict[str, Any]) -> bool:
+        assignments: list[str] = []
+        params: list[Any] = []
+        body_paths: list[str] = []
+        for key, value in changes.items():
+            if key in SWEEP_COLUMNS and key != "id":
+                assignments.append(f"{key} = ?")
+                params.append(int(value) if key == "public" else value)
+            elif key in SWEEPS.names and key != "id":
+                body_paths.append(f"'$.{key}', json(?)")
+                params.append(_dumps(value))
+            else:
+                raise ValueError(f"not a sweep field: {key!r}")
+        if body_paths:
+            assignments.append(f"body = json_set(body, {', '.join(body_paths)})")
+        if not assignments:
+            return self.get_sweep(sweep_id) is not None
+        cursor = self._conn().execute(
+            f"UPDATE sweeps SET {', '.join(assignments)} WHERE id = ?", [*params, sweep_id]
+        )
+        return cursor.rowcount > 0
+
+    def find_sweeps(
+        self,
+        where: Node | None,
+        sort: list[tuple[str, int]],
+        limit: int,
+        offset: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        rows, total = self._find("sweeps", _SWEEP_SELECT, where, sort, limit, offset)
+        return [_sweep_from_row(r) for r in rows], total
+
+    def delete_sweeps(self, sweep_ids: Iterable[str]) -> int:
+        return self._delete("sweeps", sweep_ids)
+
+    # --- idempotency keys -------------------------------------------------------------
+
+    def claim_key(
+        self, owner: str, key: str, target: str, fingerprint: str, created: str
+    ) -> dict[str, Any] | None:
+        conn = self._conn()
+        with self._write(conn):
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO idempotency_keys (owner, key, target, fingerprint, "
+                "created) VALUES (?, ?, ?, ?, ?)",
+                (owner, key, target, fingerprint, created),
+            )
+            if cursor.rowcount > 0:
+                return None
+            row = conn.execute(
+                "SELECT target, fingerprint, created FROM idempotency_keys "
+                "WHERE owner = ? AND key = ?",
+                (owner, key),
+            ).fetchone()
+        return {"target": row[0], "fingerprint": row[1], "created": row[2]}
+
+    def release_key(self, owner: str, key: str, target: str) -> None:
+        self._conn().execute(
+            "DELETE FROM idempotency_keys WHERE owner = ? AND key = ? AND target = ?",
+            (owner, key, target),
+        )
+
     def _delete(self, table: str, ids: Iterable[str]) -> int:
         """Delete rows by id, in one transaction; returns how many existed."""
         ids = list(ids)
@@ -430,6 +587,23 @@ def _split_job(job: dict[str, Any]) -> tuple[dict[str, Any], str, str | None]:
     body = {k: v for k, v in job.items() if k not in JOB_COLUMNS and k != "result"}
     result = job.get("result")
     return columns, json.dumps(body, separators=(",", ":"), allow_nan=False), _result_text(result)
+
+
+_SWEEP_SELECT = ", ".join((*SWEEP_COLUMNS, "body"))
+_INSERT_SWEEP = (
+    f"INSERT INTO sweeps ({_SWEEP_SELECT}) VALUES ({', '.join('?' * (len(SWEEP_COLUMNS) + 1))})"
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _sweep_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    sweep = dict(zip(SWEEP_COLUMNS, row, strict=False))
+    sweep["public"] = bool(sweep["public"])
+    sweep.update(json.loads(row[len(SWEEP_COLUMNS)]))
+    return sweep
 
 
 _DATA_SELECT = ", ".join(DATA_COLUMNS)

@@ -26,6 +26,7 @@ from typing import Any
 
 from traitlets import Dict, Float, Int, List, Unicode, default
 
+from ...runtime import output
 from ...runtime.proctree import children, kill_tree
 from ...serialize import DeferredJSON
 from ...vocabulary import error_record
@@ -179,6 +180,7 @@ class LocalExecutor(Executor):
                 "job files kept in the same folder as the job logs"
             )
         self._loop = asyncio.get_running_loop()
+        _forget_spares(os.path.dirname(self.logs.folder("-")))
         for _ in range(self.worker_count):
             self._spawn()
 
@@ -228,6 +230,11 @@ class LocalExecutor(Executor):
                 self._loop.remove_reader(worker.conn.fileno())
         waits = [asyncio.to_thread(_wait, w.proc, 5.0) for w in workers]
         await asyncio.gather(*waits)
+        root = os.path.dirname(self.logs.folder("-"))
+        for worker in workers:  # a worker ended by its lifeline leaves its spare files
+            task = worker.task
+            job_dir = self.logs.folder(task.job_id) if isinstance(task, Task) else None
+            output.adopt(root, worker.pid, job_dir)
         for worker in workers:
             with contextlib.suppress(OSError):
                 worker.conn.close()
@@ -389,6 +396,9 @@ class LocalExecutor(Executor):
         if self._stopping:
             return
         task = worker.task
+        root = os.path.dirname(self.logs.folder("-"))
+        job_dir = self.logs.folder(task.job_id) if isinstance(task, Task) else None
+        output.adopt(root, worker.pid, job_dir)  # a killed worker left its files behind
         if task is not None:
             self._release(worker)
             ending = worker.ending or _failure(
@@ -510,6 +520,23 @@ def _usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def _forget_spares(root: str) -> None:
+    """Remove the spare output files of workers that are gone (the server before this
+    one ended without stopping them)."""
+    with contextlib.suppress(OSError), os.scandir(root) as entries:
+        for entry in entries:
+            if not output.is_spare(entry.name):
+                continue
+            pid = entry.name.split("-")[1]
+            if pid.isdigit() and os.path.exists(f"/proc/{pid}"):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
+                    os.rmdir(entry.path)
+                else:
+                    os.remove(entry.path)
 
 
 def _failure(kind: str, message: str) -> Outcome:

@@ -31,6 +31,7 @@ from typing import Any
 
 from ...runtime.introspect import describe_reference, remember_source, warm_provenance
 from ...runtime.job import LIBC, JobRunner, flush_c_stdio
+from ...runtime.output import FOLDER, OUTPUT
 from ...runtime.proctree import kill_descendants
 from . import protocol
 
@@ -59,6 +60,13 @@ class Worker:
         if preload:
             warm_provenance()  # the first job's provenance then costs microseconds
         self.send(protocol.ready(os.getpid()))
+        try:
+            self._serve()
+        finally:
+            OUTPUT.discard()
+            FOLDER.discard()
+
+    def _serve(self) -> None:
         while True:
             try:
                 message = self.conn.recv()
@@ -73,6 +81,8 @@ class Worker:
                     # or progress: this worker ends (at once, whatever they do) and a
                     # fresh one takes its place
                     flush_c_stdio()
+                    OUTPUT.discard()
+                    FOLDER.discard()
                     os._exit(0)
             elif op == protocol.DESCRIBE:
                 self.send(protocol.described(self.describe(message["scripts"])))
