@@ -177,7 +177,7 @@ async def test_limits_say_which_one_was_reached(api: Api) -> None:
         "sweeps", {"script": "power", "grid": {"x": [1, 2, 3, 4, 5]}, "run": True}
     )
     assert many.code == 429
-    assert "allows 4 per user" in many.json["message"]
+    assert "4 are allowed at once (JobPolicy.max_active_jobs_per_user)" in many.json["message"]
     # made without run, it is within the limits; run, it is not
     made = await api.post("sweeps", {"script": "power", "grid": {"x": [1, 2, 3, 4, 5]}})
     assert made.code == 201
@@ -185,8 +185,24 @@ async def test_limits_say_which_one_was_reached(api: Api) -> None:
     assert (await api.get("jobs")).json["total"] == 5
     run = await api.post(f"sweeps/{made.json['id']}/run")
     assert run.code == 429
-    assert "allows 4 per user" in run.json["message"]
+    assert "4 are allowed at once" in run.json["message"]
     assert (await api.get(f"sweeps/{made.json['id']}")).json["counts"]["created"] == 5
+
+
+@pytest.mark.parametrize(
+    "jp_server_config", [{"JobPolicy": {"max_jobs_per_user": 6}}], indirect=True
+)
+async def test_a_sweep_counts_against_the_jobs_a_user_may_keep(api: Api) -> None:
+    kept = await api.post("sweeps", {"script": "power", "grid": {"x": [1, 2, 3, 4]}})
+    assert kept.code == 201, kept
+    over = await api.post("sweeps", {"script": "power", "grid": {"x": [1, 2, 3]}})
+    assert over.code == 429
+    assert "3 more job(s) would give" in over.json["message"]
+    assert "JobPolicy.max_jobs_per_user" in over.json["message"]
+    assert (await api.get("jobs")).json["total"] == 4  # nothing of the refused one was made
+    fits = await api.post("sweeps", {"script": "power", "grid": {"x": [1, 2]}})
+    assert fits.code == 201, fits
+    assert (await api.post("jobs", {"script": "power", "kwargs": {"x": 1}})).code == 429
 
 
 async def test_a_sweep_made_without_run_runs_later(api: Api) -> None:

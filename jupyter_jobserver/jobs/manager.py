@@ -111,7 +111,7 @@ class JobManager(LoggingConfigurable):
         await self.retention.stop()
         await self.lifecycle.stop()
 
-    def _check_executor(self) -> None:
+    def check_executor(self) -> None:
         """A 503, before anything is reserved, while the executor refuses new tasks (its
         cluster cannot be reached): the reason says when to try again."""
         reason = self.executor.unavailable()
@@ -176,15 +176,15 @@ class JobManager(LoggingConfigurable):
         }
         lifecycle = self.lifecycle
         if not request.run:
-            async with self._counted(user):
+            async with self.counted(user):
                 await self.store.write(self.store.store.insert_job, job)
             lifecycle.announce(job["id"], None, job["status"], job)
             return job
-        self._check_executor()
+        self.check_executor()
         job["status"] = Status.queued.value
         job["queued"] = now
         with self.events.subscribe(job["id"]) as subscription:
-            async with self._counted(user):
+            async with self.counted(user):
                 # no await between the check and enqueue's reservation: the limit holds
                 self.policy.check_active(user, lifecycle.active_count(user.name))
                 # the record is written before the executor sees it: none runs unrecorded
@@ -195,10 +195,11 @@ class JobManager(LoggingConfigurable):
             return await self._until(user, subscription, job, set(FINISHED), wait)
 
     @contextlib.asynccontextmanager
-    async def _counted(self, user: User) -> AsyncIterator[None]:
-        """Hold the user's total-jobs limit across a job's first write: the jobs are
-        counted in the store, and one user's creations are taken one at a time while
-        the limit is on, so that concurrent requests cannot outrun it."""
+    async def counted(self, user: User, adding: int = 1) -> AsyncIterator[None]:
+        """Hold the user's total-jobs limit across the first write of ``adding`` new jobs
+        (one job, or a sweep's): the jobs are counted in the store, and one user's
+        creations are taken one at a time while the limit is on, so that concurrent
+        requests cannot outrun it."""
         if not self.policy.limits(user).max_jobs:
             yield
             return
@@ -207,7 +208,7 @@ class JobManager(LoggingConfigurable):
             _, total = await self.store.read(
                 self.store.store.find_jobs, mine, [("created", -1)], 1, 0
             )
-            self.policy.check_total(user, total)
+            self.policy.check_total(user, total, adding)
             yield
 
     async def create_once(
@@ -340,7 +341,7 @@ class JobManager(LoggingConfigurable):
         if job["process"] == "eval":
             self.policy.check_eval(user)
         lifecycle = self.lifecycle
-        self._check_executor()
+        self.check_executor()
         self.policy.check_active(user, lifecycle.active_count(user.name))
         lifecycle.reserve(user.name, job_id)  # held across the write, so the limit holds
         changes = {"status": Status.queued.value, "queued": utcnow()}

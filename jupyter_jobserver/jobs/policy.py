@@ -173,15 +173,20 @@ class JobPolicy(LoggingConfigurable):
                 f"allowed ({limits.active_from}); wait for one to finish or cancel one"
             )
 
-    def check_total(self, user: User, total: int) -> None:
-        """A 429 when ``user`` already keeps as many jobs in the store as allowed."""
+    def check_total(self, user: User, total: int, adding: int = 1) -> None:
+        """A 429 when ``user``, who keeps ``total`` jobs in the store, may not add
+        ``adding`` more."""
         limits = self.limits(user)
         limit = limits.max_jobs
-        if limit and total >= limit:
-            raise LimitReached(
-                f"{user.name} already has {limit} job(s), the most allowed "
-                f"({limits.total_from}); delete some to create more"
-            )
+        if limit and total + adding > limit:
+            if adding == 1:
+                reason = f"{user.name} already has {limit} job(s), the most allowed"
+            else:
+                reason = (
+                    f"{adding} more job(s) would give {user.name} {total + adding}, and at "
+                    f"most {limit} are allowed"
+                )
+            raise LimitReached(f"{reason} ({limits.total_from}); delete some to create more")
 
     def check_cores(self, name: str, cores: int, available: int) -> None:
         """A 400 for a script that needs more cores than the executor has."""

@@ -123,8 +123,11 @@ class SweepService(LoggingConfigurable):
         }
         # binding thousands of parameter sets takes a while: not on the event loop
         records = await asyncio.to_thread(job_records, sweep, script, request, bindings, sets)
-        self._check_size(user, size, request.run)  # again: other jobs may have come since
-        await jobs.store.write(_insert, self._store, sweep, records)
+        if request.run:
+            jobs.check_executor()
+        async with jobs.counted(user, len(records)):
+            self._check_size(user, size, request.run)  # again: other jobs may have come
+            await jobs.store.write(_insert, self._store, sweep, records)
         if request.run:
             await jobs.lifecycle.enqueue_stored(records)
         return await self._model(sweep)
@@ -158,13 +161,14 @@ class SweepService(LoggingConfigurable):
                 f"the sweep would make {size} jobs; this server makes at most "
                 f"{self.max_sweep_size} per sweep (SweepService.max_sweep_size)"
             )
-        limit = self.jobs.policy.max_active_jobs_per_user
+        limits = self.jobs.policy.limits(user)
+        limit = limits.max_active_jobs
         active = self.jobs.lifecycle.active_count(user.name)
         if run and limit and active + size > limit:
             raise LimitReached(
                 f"the sweep would queue {size} jobs and {user.name} has {active} queued or "
-                f"running; this server allows {limit} per user at once "
-                "(JobPolicy.max_active_jobs_per_user): create it without run, or wait"
+                f"running; {limit} are allowed at once ({limits.active_from}): create it "
+                "without run, or wait"
             )
 
     # --- read ------------------------------------------------------------------------
@@ -255,6 +259,7 @@ class SweepService(LoggingConfigurable):
         )
         if not waiting:
             raise Conflict("no job of the sweep is waiting to run (each is queued or has run)")
+        self.jobs.check_executor()
         self._check_size(user, len(waiting), True)
         now = utcnow()
         await self.jobs.store.write(_queue, self._store, [j["id"] for j in waiting], now)
@@ -273,6 +278,7 @@ class SweepService(LoggingConfigurable):
         old, _ = await self.jobs.store.read(self._store.find_jobs, where, BY_PLACE, TABLE_PAGE, 0)
         if not old:
             return await self._model(sweep)
+        self.jobs.check_executor()
         self._check_size(user, len(old), True)
         now = utcnow()
         records = []
@@ -299,9 +305,10 @@ class SweepService(LoggingConfigurable):
                 "rerun_of": job["id"],
             }
             records.append(record)
-        await self.jobs.store.write(
-            _replace, self._store, sweep_id, [j["id"] for j in old], records
-        )
+        async with self.jobs.counted(user, len(records)):
+            await self.jobs.store.write(
+                _replace, self._store, sweep_id, [j["id"] for j in old], records
+            )
         await self.jobs.lifecycle.enqueue_stored(records)
         sweep["cancelled"] = None
         return await self._model(sweep)
