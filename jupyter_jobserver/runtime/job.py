@@ -62,7 +62,7 @@ class JobRunner:
         """Run one job and return the ``done`` message for the server."""
         job_id = task["job_id"]
         job_dir = task["job_dir"]
-        FOLDER.make(job_dir)
+        fresh = FOLDER.make(job_dir)
         task = _with_local_data(task, job_dir)
         done: dict[str, Any] = {"type": "done", "job_id": job_id, "exit_code": None}
         context._state.begin(job_id, int(task.get("cores", 1)), self._progress(job_id))
@@ -72,7 +72,7 @@ class JobRunner:
         cwd = os.getcwd()
         pid = os.getpid()
         try:
-            with self._captured(job_dir):
+            with self._captured(job_dir, fresh):
                 os.chdir(job_dir)
                 try:
                     process = get_process(task["process"])
@@ -122,9 +122,9 @@ class JobRunner:
         return report
 
     @contextlib.contextmanager
-    def _captured(self, job_dir: str) -> Iterator[None]:
+    def _captured(self, job_dir: str, fresh: bool) -> Iterator[None]:
         """Point fds 1 and 2, and ``sys.stdout``/``sys.stderr``, at the job's files."""
-        out_fd, err_fd = OUTPUT.open(job_dir)
+        out_fd, err_fd = OUTPUT.open(job_dir, fresh=fresh)
         previous = sys.stdout, sys.stderr
         flush_c_stdio()
         os.dup2(out_fd, 1)
