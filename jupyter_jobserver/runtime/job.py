@@ -57,6 +57,7 @@ class JobRunner:
         self._environment = environment()
         self._saved_fds = (os.dup(1), os.dup(2))
         self._flusher = _Flusher()
+        self._cwd = os.getcwd()  # every job ends back here (asking each time costs more)
 
     def run(self, task: dict[str, Any]) -> dict[str, Any]:
         """Run one job and return the ``done`` message for the server."""
@@ -69,7 +70,7 @@ class JobRunner:
         threads = set(threading.enumerate())
         environ = _environ_snapshot()
         interpreter = _InterpreterState()
-        cwd = os.getcwd()
+        cwd = self._cwd
         pid = os.getpid()
         try:
             with self._captured(job_dir, fresh):
