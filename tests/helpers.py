@@ -9,6 +9,7 @@ import pathlib
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from jupyter_server.auth.identity import IdentityProvider, User
 from tornado.httpclient import HTTPClientError
 
 TESTS = pathlib.Path(__file__).parent
@@ -218,3 +219,30 @@ def parse_sse(text: str) -> list[tuple[str, Any]]:
         if kind:
             events.append((kind, json.loads("\n".join(data))))
     return events
+
+
+#: every user of the multi-user tests, by the token that names them; U+0430 then 1 and
+#: U+4301 once got the same datafile folder
+TOKENS = {
+    "alice-token": "alice",
+    "bob-token": "bob",
+    "carol-token": "carol",
+    "root-token": "root",
+    "t-cyrillic": "\u04301",
+    "t-cjk": "\u4301",
+    "t-accent": "jos\u00e9",
+    "t-plain": "plain",
+}
+
+
+class UsersByToken(IdentityProvider):
+    """Names users by their token (:data:`TOKENS`), as a multi-user deployment
+    (JupyterHub) would."""
+
+    def get_user(self, handler: Any) -> User | None:
+        header = handler.request.headers.get("Authorization", "")
+        name = TOKENS.get(header.removeprefix("token ").strip())
+        return User(username=name) if name else None
+
+    def is_token_authenticated(self, handler: Any) -> bool:
+        return handler.request.headers.get("Authorization", "").startswith("token ")

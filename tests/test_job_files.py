@@ -11,8 +11,7 @@ import pathlib
 from typing import Any
 
 import pytest
-from helpers import FILE_SCRIPTS, FILESCRIPTS, TEST_SCRIPTS, TESTS, Api
-from test_multiuser import UsersByToken
+from helpers import FILE_SCRIPTS, FILESCRIPTS, TEST_SCRIPTS, TESTS, Api, UsersByToken
 
 from jupyter_jobserver.runtime.checksums import sha256_file
 

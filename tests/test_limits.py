@@ -9,22 +9,9 @@ import pathlib
 from typing import Any
 
 import pytest
-from helpers import Api, jobserver_config
-from jupyter_server.auth.identity import IdentityProvider, User
+from helpers import Api, UsersByToken, jobserver_config
 
 USERS = {"alice-token": "alice", "bob-token": "bob", "carol-token": "carol", "root-token": "root"}
-
-
-class UsersByToken(IdentityProvider):
-    """Names users by their token, as a multi-user deployment (JupyterHub) would."""
-
-    def get_user(self, handler: Any) -> User | None:
-        header = handler.request.headers.get("Authorization", "")
-        name = USERS.get(header.removeprefix("token ").strip())
-        return User(username=name) if name else None
-
-    def is_token_authenticated(self, handler: Any) -> bool:
-        return handler.request.headers.get("Authorization", "").startswith("token ")
 
 
 @pytest.fixture

@@ -5,25 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import Api
-from jupyter_server.auth.identity import IdentityProvider, User
+from helpers import Api, UsersByToken
 
 #: these tests run on the SQLite store and on the MongoDB store (see conftest.py)
 EVERY_STORE = True
 
 USERS = {"alice-token": "alice", "bob-token": "bob", "root-token": "root"}
-
-
-class UsersByToken(IdentityProvider):
-    """Names users by their token, as a multi-user deployment (JupyterHub) would."""
-
-    def get_user(self, handler: Any) -> User | None:
-        header = handler.request.headers.get("Authorization", "")
-        name = USERS.get(header.removeprefix("token ").strip())
-        return User(username=name) if name else None
-
-    def is_token_authenticated(self, handler: Any) -> bool:
-        return handler.request.headers.get("Authorization", "").startswith("token ")
 
 
 pytestmark = pytest.mark.parametrize(

@@ -10,8 +10,7 @@ import pathlib
 from typing import Any
 
 import pytest
-from helpers import TEST_SCRIPTS, Api
-from test_multiuser import UsersByToken
+from helpers import TEST_SCRIPTS, Api, UsersByToken
 
 SCRIPTS = {**TEST_SCRIPTS, "write_then_wait": "jobfiles_scripts:write_then_wait"}
 

@@ -11,8 +11,8 @@ import pathlib
 from typing import Any
 
 import pytest
-from helpers import Api, parse_sse
-from test_multiuser import USERS, UsersByToken
+from helpers import Api, UsersByToken, parse_sse
+from test_multiuser import USERS
 
 
 async def sweep_events(api: Api, sweep_id: str) -> list[tuple[str, Any]]:

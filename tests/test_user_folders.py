@@ -8,24 +8,11 @@ import pathlib
 from typing import Any
 
 import pytest
-from helpers import Api, jobserver_config
-from jupyter_server.auth.identity import IdentityProvider, User
+from helpers import Api, UsersByToken, jobserver_config
 
 #: CYRILLIC_A1 is a Cyrillic a (U+0430) then 1; U+4301 once got the same folder name
 CYRILLIC_A1 = "\u04301"
 USERS = {"t-cyrillic": CYRILLIC_A1, "t-cjk": "䌁", "t-accent": "josé", "t-plain": "plain"}
-
-
-class UsersByToken(IdentityProvider):
-    """Names users by their token, as a multi-user deployment (JupyterHub) would."""
-
-    def get_user(self, handler: Any) -> User | None:
-        header = handler.request.headers.get("Authorization", "")
-        name = USERS.get(header.removeprefix("token ").strip())
-        return User(username=name) if name else None
-
-    def is_token_authenticated(self, handler: Any) -> bool:
-        return handler.request.headers.get("Authorization", "").startswith("token ")
 
 
 @pytest.fixture

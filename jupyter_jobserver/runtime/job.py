@@ -58,22 +58,23 @@ class JobRunner:
         self._environment = environment()
         self._saved_fds = (os.dup(1), os.dup(2))
         self._flusher = _Flusher()
+        self._cwd = os.getcwd()  # every job ends back here (asking each time costs more)
 
     def run(self, task: dict[str, Any]) -> dict[str, Any]:
         """Run one job and return the ``done`` message for the server."""
         job_id = task["job_id"]
         job_dir = task["job_dir"]
-        FOLDER.make(job_dir)
+        fresh = FOLDER.make(job_dir)
         task = _with_local_data(task, job_dir)
         done: dict[str, Any] = {"type": "done", "job_id": job_id, "exit_code": None}
         context._state.begin(job_id, int(task.get("cores", 1)), self._progress(job_id))
         threads = set(threading.enumerate())
         environ = _environ_snapshot()
         interpreter = _InterpreterState()
-        cwd = os.getcwd()
+        cwd = self._cwd
         pid = os.getpid()
         try:
-            with self._captured(job_dir):
+            with self._captured(job_dir, fresh):
                 os.chdir(job_dir)
                 try:
                     process = get_process(task["process"])
@@ -127,9 +128,9 @@ class JobRunner:
         return report
 
     @contextlib.contextmanager
-    def _captured(self, job_dir: str) -> Iterator[None]:
+    def _captured(self, job_dir: str, fresh: bool) -> Iterator[None]:
         """Point fds 1 and 2, and ``sys.stdout``/``sys.stderr``, at the job's files."""
-        out_fd, err_fd = OUTPUT.open(job_dir)
+        out_fd, err_fd = OUTPUT.open(job_dir, fresh=fresh)
         previous = sys.stdout, sys.stderr
         flush_c_stdio()
         os.dup2(out_fd, 1)

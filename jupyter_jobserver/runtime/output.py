@@ -35,13 +35,14 @@ class JobOutput:
         self._current: dict[str, tuple[str, int]] = {}
         self._placed = False
 
-    def open(self, job_dir: str) -> tuple[int, int]:
+    def open(self, job_dir: str, *, fresh: bool = False) -> tuple[int, int]:
         """File descriptors for the job's stdout and stderr (the caller must not close
-        them; :meth:`close` does)."""
+        them; :meth:`close` does). ``fresh``: the folder was made just now, so it holds
+        no output of an earlier run."""
         with self._lock:
             self._job_dir = job_dir
             # output kept from an earlier run of the job is appended to, as before
-            existing = any(os.path.exists(os.path.join(job_dir, s)) for s in STREAMS)
+            existing = not fresh and any(os.path.exists(os.path.join(job_dir, s)) for s in STREAMS)
             root = os.path.dirname(job_dir)
             self._current = {}
             for stream in STREAMS:
@@ -114,8 +115,8 @@ class SpareFolder:
         self._wanted = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def make(self, job_dir: str) -> None:
-        """Make the job's folder (nothing to do if it exists already)."""
+    def make(self, job_dir: str) -> bool:
+        """Make the job's folder (nothing to do if it exists already); whether it is new."""
         root = os.path.dirname(job_dir)
         if self._ready.is_set() and self._root == root:
             self._ready.clear()
@@ -125,7 +126,7 @@ class SpareFolder:
                 self._ready.set()
             else:
                 self._wanted.set()
-                return
+                return True
         elif self._root is None:
             self._root = root
             self._thread = threading.Thread(
@@ -133,7 +134,11 @@ class SpareFolder:
             )
             self._thread.start()
             self._wanted.set()
-        os.makedirs(job_dir, exist_ok=True)
+        try:
+            os.makedirs(job_dir)
+        except FileExistsError:
+            return False
+        return True
 
     def discard(self) -> None:
         if self._root is not None and self._ready.is_set():
