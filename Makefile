@@ -5,13 +5,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# schemathesis fuzzes the REST API from its own environment: its pins clash with the project's
+FUZZ_VENV ?= .venv-fuzz
 # JupyterLab refuses to run as root unless told to (containers and CI machines do)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # jlpm, jupyter-builder and node tools run with the virtual environment first on the PATH
 WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
 LABEXT := labextension
 
-.PHONY: lab test lint bench clean labextension
+.PHONY: lab test lint bench clean labextension fuzz-env
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +29,13 @@ labextension: $(BIN)/python
 	cd $(LABEXT) && $(WITH_VENV) jlpm install && $(WITH_VENV) jlpm build
 	$(WITH_VENV) jupyter-builder develop --overwrite .
 
-test: $(BIN)/python
+$(FUZZ_VENV)/bin/schemathesis:
+	$(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet 'schemathesis>=4,<5'
+
+fuzz-env: $(FUZZ_VENV)/bin/schemathesis
+
+test: $(BIN)/python fuzz-env
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -49,5 +57,5 @@ bench: $(BIN)/python
 	cd benchmarks && for b in bench_*.py; do ../$(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache benchmarks/results test-artifacts
+	rm -rf $(VENV) $(FUZZ_VENV) build dist *.egg-info .pytest_cache .ruff_cache benchmarks/results test-artifacts
 	rm -rf $(LABEXT)/node_modules $(LABEXT)/lib $(LABEXT)/tsconfig.tsbuildinfo jupyter_jobserver/labextension
