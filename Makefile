@@ -5,13 +5,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# schemathesis fuzzes the REST API from its own environment: its pins clash with the project's
+FUZZ_VENV ?= .venv-fuzz
 # JupyterLab refuses to run as root unless told to (containers and CI machines do)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # jlpm, jupyter-builder and node tools run with the virtual environment first on the PATH
 WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
 LABEXT := labextension
 
-.PHONY: lab test lint bench clean labextension mongo-server
+.PHONY: lab test lint bench clean labextension mongo-server fuzz-env
 
 # the local MongoDB wire-protocol server the MongoDB store is tested against (mongoeco,
 # which needs Python 3.13, in an environment of its own); CI=true fails without Python 3.13,
@@ -44,7 +46,13 @@ mongo-server:
 	  echo "mongo-server: no $(PYTHON313) here; the MongoDB store tests will be skipped" >&2; \
 	fi
 
-test: $(BIN)/python mongo-server
+$(FUZZ_VENV)/bin/schemathesis:
+	$(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet 'schemathesis>=4,<5'
+
+fuzz-env: $(FUZZ_VENV)/bin/schemathesis
+
+test: $(BIN)/python mongo-server fuzz-env
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -66,5 +74,5 @@ bench: $(BIN)/python
 	cd benchmarks && for b in bench_*.py; do ../$(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(MONGO_VENV) build dist *.egg-info .pytest_cache .ruff_cache benchmarks/results test-artifacts
+	rm -rf $(VENV) $(MONGO_VENV) $(FUZZ_VENV) build dist *.egg-info .pytest_cache .ruff_cache benchmarks/results test-artifacts
 	rm -rf $(LABEXT)/node_modules $(LABEXT)/lib $(LABEXT)/tsconfig.tsbuildinfo jupyter_jobserver/labextension

@@ -111,6 +111,21 @@ async def test_content_in_other_formats(api: Api, data_dir: pathlib.Path) -> Non
     assert bad.json["message"] == "format must be one of: csv, json, html, txt, raw, not 'xlsx'"
 
 
+async def test_an_empty_or_blank_text_datafile_is_no_table_not_a_server_error(
+    api: Api,
+) -> None:
+    """The delimiter sniffer finds nothing in an empty .txt or .dat: it is text, so a
+    table form is a 400 (it was a 500) and its JSON form is the text."""
+    for name, body in (("empty.txt", b""), ("blank.dat", b"\n\n")):
+        assert (await api.put(f"datafiles/{name}", raw=body)).code == 201
+        for fmt in ("txt", "csv", "html"):
+            answer = await api.get(f"datafiles/{name}", params={"format": fmt})
+            assert answer.code == 400, (name, fmt, answer.code)
+            assert "is not a table" in answer.json["message"]
+        as_json = await api.get(f"datafiles/{name}", params={"format": "json"})
+        assert as_json.json == body.decode()  # the text itself, as for any text file
+
+
 async def test_upload_a_raw_body_then_overwrite_and_delete(
     api: Api, data_dir: pathlib.Path
 ) -> None:

@@ -29,6 +29,7 @@ This module is imported by workers: pandas and numpy load only when a value need
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import pathlib
@@ -285,7 +286,8 @@ def read_datafile(path: pathlib.Path, extension: str) -> Any:
     if extension in ("dat", "txt"):
         try:
             return pd.read_csv(path, sep=None, engine="python")
-        except (ValueError, pd.errors.ParserError):
+        # csv.Error: the sniffer finds no delimiter (an empty or blank file): not a table
+        except (ValueError, pd.errors.ParserError, csv.Error):
             return path.read_text(encoding="utf-8")
     return path.read_bytes()
 
