@@ -26,6 +26,9 @@ import { DEFAULT_SETTINGS, IModelSettings, JobServerModel } from './model';
 import { JobServerError } from './request';
 import { IRunRequest, openRunDialog } from './rundialog';
 import { JobsStatus } from './statusbar';
+import { ISweep } from './sweepapi';
+import { ISweepRequest, openSweepDialog } from './sweepdialog';
+import { SweepsPanel, sweepsIcon } from './sweeps';
 
 const PLUGIN_ID = 'jupyter-jobserver:plugin';
 const CATEGORY = 'Job Server';
@@ -39,6 +42,9 @@ export namespace CommandIDs {
   export const addToData = 'jobserver:add-to-data';
   export const runOnFile = 'jobserver:run-on-file';
   export const useInNotebook = 'jobserver:use-in-notebook';
+  export const openSweeps = 'jobserver:open-sweeps';
+  export const sweep = 'jobserver:sweep';
+  export const sweepOnFiles = 'jobserver:sweep-on-files';
 }
 
 /** What the job server's plugins share. */
@@ -46,6 +52,7 @@ export interface IJobServer {
   readonly model: JobServerModel;
   openJob(id: string): void;
   openRunDialog(request?: IRunRequest): Promise<IJob | null>;
+  openSweepDialog(request?: ISweepRequest): Promise<ISweep | null>;
 }
 
 export const IJobServer = new Token<IJobServer>(
@@ -133,9 +140,26 @@ const plugin: JupyterFrontEndPlugin<IJobServer> = {
     jobs.title.icon = jobsIcon;
     shell.add(jobs, 'left', { rank: 151 });
 
+    const sweeps = new SweepsPanel({
+      model,
+      openJob,
+      openSweepDialog: () => void startSweep()
+    });
+    sweeps.title.icon = sweepsIcon;
+    shell.add(sweeps, 'left', { rank: 152 });
+    const startSweep = async (request: ISweepRequest = {}) => {
+      const sweep = await openSweepDialog(model, request);
+      if (sweep) {
+        sweeps.refresh();
+        shell.activateById(sweeps.id);
+      }
+      return sweep;
+    };
+
     if (restorer) {
       restorer.add(datafiles, datafiles.id);
       restorer.add(jobs, jobs.id);
+      restorer.add(sweeps, sweeps.id);
     }
 
     commands.addCommand(CommandIDs.openDatafiles, {
@@ -159,6 +183,19 @@ const plugin: JupyterFrontEndPlugin<IJobServer> = {
           script: (args.script as string) || undefined,
           datafile: (args.datafile as string) || undefined
         })
+    });
+    commands.addCommand(CommandIDs.openSweeps, {
+      label: 'Show Job Server Sweeps',
+      caption: 'Your sweeps: counts, progress and results',
+      icon: args => (args.isPalette ? undefined : sweepsIcon),
+      execute: () => shell.activateById(sweeps.id)
+    });
+    commands.addCommand(CommandIDs.sweep, {
+      label: 'Start a Job Server Sweep…',
+      caption:
+        'Run a script over several values of its parameters or several datafiles',
+      execute: args =>
+        startSweep({ script: (args.script as string) || undefined })
     });
     commands.addCommand(CommandIDs.openJob, {
       label: args =>
@@ -214,7 +251,9 @@ const plugin: JupyterFrontEndPlugin<IJobServer> = {
       for (const command of [
         CommandIDs.openDatafiles,
         CommandIDs.openJobs,
-        CommandIDs.run
+        CommandIDs.run,
+        CommandIDs.openSweeps,
+        CommandIDs.sweep
       ]) {
         palette.addItem({ command, category: CATEGORY });
       }
@@ -237,7 +276,12 @@ const plugin: JupyterFrontEndPlugin<IJobServer> = {
     }
 
     model.start();
-    return { model, openJob, openRunDialog: run };
+    return {
+      model,
+      openJob,
+      openRunDialog: run,
+      openSweepDialog: startSweep
+    };
   }
 };
 
@@ -368,6 +412,26 @@ const fileBrowserPlugin: JupyterFrontEndPlugin<void> = {
         }
       }
     });
+    commands.addCommand(CommandIDs.sweepOnFiles, {
+      label: 'Run a Sweep on These Files…',
+      caption:
+        'Add the files to the job server data and run a script on each of them',
+      icon: sweepsIcon,
+      isVisible: () => visible() && selected().length > 1,
+      execute: async () => {
+        const names: string[] = [];
+        for (const item of selected()) {
+          const name = await add(item.path, true);
+          if (name) {
+            names.push(name);
+          }
+        }
+        if (names.length) {
+          model.notifyDatafilesChanged();
+          await jobserver.openSweepDialog({ datafiles: names });
+        }
+      }
+    });
     const selector = '.jp-DirListing-item[data-isdir="false"]';
     app.contextMenu.addItem({
       command: CommandIDs.addToData,
@@ -378,6 +442,11 @@ const fileBrowserPlugin: JupyterFrontEndPlugin<void> = {
       command: CommandIDs.runOnFile,
       selector,
       rank: 61
+    });
+    app.contextMenu.addItem({
+      command: CommandIDs.sweepOnFiles,
+      selector,
+      rank: 62
     });
   }
 };
