@@ -95,10 +95,11 @@ function SweepsView(
         }, 200);
       }
     };
-    // a sweep made elsewhere (a notebook, another tab) shows up as its new jobs are
-    // queued; the progress of shown sweeps arrives through each sweep's own stream
+    // a sweep made elsewhere (a notebook, another tab) shows up with the first change
+    // of one of its jobs; the progress of shown sweeps comes from each sweep's stream
     const queued = (_: unknown, change: IJobChange) => {
-      if (change.event === 'status' && change.status === 'queued') {
+      if (change.sweep && !shown.current.has(change.sweep)) {
+        shown.current.add(change.sweep); // one reload for the burst
         reload();
       }
     };
