@@ -28,7 +28,7 @@ import { IRunRequest, openRunDialog } from './rundialog';
 import { JobsStatus } from './statusbar';
 import { ISweep } from './sweepapi';
 import { ISweepRequest, openSweepDialog } from './sweepdialog';
-import { SweepsPanel, sweepsIcon } from './sweeps';
+import { SweepDetail, SweepsPanel, sweepsIcon } from './sweeps';
 
 const PLUGIN_ID = 'jupyter-jobserver:plugin';
 const CATEGORY = 'Job Server';
@@ -140,9 +140,31 @@ const plugin: JupyterFrontEndPlugin<IJobServer> = {
     jobs.title.icon = jobsIcon;
     shell.add(jobs, 'left', { rank: 151 });
 
+    const sweepPages = new WidgetTracker<MainAreaWidget<SweepDetail>>({
+      namespace: 'jobserver-sweep'
+    });
+    const openSweep = (id: string) => {
+      const open = sweepPages.find(w => w.content.sweepId === id);
+      if (open) {
+        shell.activateById(open.id);
+        return;
+      }
+      const content = new SweepDetail({ id, model, openJob });
+      const widget = new MainAreaWidget({ content });
+      widget.id = `jobserver-sweep-${id}`;
+      widget.title.label = content.title.label;
+      widget.title.icon = sweepsIcon;
+      widget.title.closable = true;
+      content.title.changed.connect(
+        () => (widget.title.label = content.title.label)
+      );
+      void sweepPages.add(widget);
+      shell.add(widget, 'main');
+      shell.activateById(widget.id);
+    };
     const sweeps = new SweepsPanel({
       model,
-      openJob,
+      openSweep,
       openSweepDialog: () => void startSweep()
     });
     sweeps.title.icon = sweepsIcon;

@@ -33,7 +33,7 @@ export const sweepsIcon = new LabIcon({
 
 export interface ISweepsPanelOptions {
   model: JobServerModel;
-  openJob: (id: string) => void;
+  openSweep: (id: string) => void;
   openSweepDialog: () => void;
 }
 
@@ -144,7 +144,7 @@ function SweepsView(
             <SweepItem
               key={sweep.id}
               initial={sweep}
-              openJob={props.openJob}
+              openSweep={props.openSweep}
               removed={() => void load()}
             />
           ))}
@@ -162,11 +162,10 @@ function SweepsView(
 /** One sweep, kept current by its `progress` events while any job of it is active. */
 function SweepItem(props: {
   initial: ISweep;
-  openJob: (id: string) => void;
+  openSweep: (id: string) => void;
   removed: () => void;
 }): JSX.Element {
   const [sweep, setSweep] = React.useState(props.initial);
-  const [open, setOpen] = React.useState(false);
   const [busy, setBusy] = React.useState(false);
   const [streamError, setStreamError] = React.useState<string | null>(null);
   const id = sweep.id;
@@ -224,17 +223,7 @@ function SweepItem(props: {
         </span>
       </div>
       <ProgressBar fraction={sweep.progress.fraction} label="Sweep progress" />
-      <div className="jp-JobServer-sweep-counts" aria-label="Counts by status">
-        {STATUSES.filter(s => sweep.counts[s]).map(s => (
-          <span
-            key={s}
-            className={`jp-JobServer-count jp-JobServer-status-${s}`}
-            data-status={s}
-          >
-            {s} {sweep.counts[s]}
-          </span>
-        ))}
-      </div>
+      <Counts sweep={sweep} />
       <div className="jp-JobServer-buttons">
         <button
           className="jp-mod-styled jp-JobServer-button"
@@ -259,21 +248,160 @@ function SweepItem(props: {
         </button>
         <button
           className="jp-mod-styled jp-JobServer-button"
-          aria-expanded={open}
-          onClick={() => setOpen(!open)}
+          title="Open the results table, a row per job"
+          onClick={() => props.openSweep(id)}
         >
-          {open ? 'Hide results' : 'Results'}
+          Results
         </button>
       </div>
       <ErrorBox message={streamError} />
-      {open ? (
+    </li>
+  );
+}
+
+export interface ISweepDetailOptions {
+  id: string;
+  model: JobServerModel;
+  openJob: (id: string) => void;
+}
+
+/** One sweep's page: its counts and progress, and its results table as jobs end. */
+export class SweepDetail extends ReactWidget {
+  constructor(private _options: ISweepDetailOptions) {
+    super();
+    this.id = `jobserver-sweep-${_options.id}`;
+    this.addClass('jp-JobServer-detail');
+    this.title.label = `Sweep ${_options.id.slice(0, 8)}`;
+    this.title.closable = true;
+  }
+
+  get sweepId(): string {
+    return this._options.id;
+  }
+
+  protected onCloseRequest(msg: any): void {
+    super.onCloseRequest(msg);
+    this.dispose();
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <SweepPage
+        {...this._options}
+        setLabel={label => (this.title.label = label)}
+      />
+    );
+  }
+}
+
+function SweepPage(
+  props: ISweepDetailOptions & { setLabel: (label: string) => void }
+): JSX.Element {
+  const { id } = props;
+  const [sweep, setSweep] = React.useState<ISweep | null>(null);
+  const [gone, setGone] = React.useState(false);
+  const [error, setError] = React.useState<string | null>(null);
+  const [round, setRound] = React.useState(0);
+  const ended = React.useRef(false);
+
+  React.useEffect(() => {
+    // the stream ends with the sweep; a rerun (here, in the panel or from a notebook)
+    // changes its jobs again, and a new round of the stream follows them
+    const again = (_: unknown, change: IJobChange) => {
+      if (change.sweep === id && ended.current) {
+        ended.current = false;
+        setRound(r => r + 1);
+      }
+    };
+    props.model.jobChanged.connect(again);
+    return () => {
+      props.model.jobChanged.disconnect(again);
+    };
+  }, [id]);
+
+  React.useEffect(() => {
+    const abort = new AbortController();
+    streamEvents(sweepAPI.events(id), {
+      signal: abort.signal,
+      onEvent: event => {
+        if (event.data?.sweep) {
+          setSweep(event.data.sweep as ISweep);
+          ended.current = event.event === 'end';
+        } else if (event.event === 'end') {
+          setGone(true);
+        }
+      }
+    }).catch((e: Error) => setError(e.message));
+    return () => abort.abort();
+  }, [id, round]);
+
+  React.useEffect(() => {
+    if (sweep) {
+      props.setLabel(`${sweep.script} sweep · ${sweep.status}`);
+    }
+  }, [sweep?.status, sweep?.script]);
+
+  if (gone) {
+    return (
+      <div className="jp-JobServer-page">
+        <div className="jp-JobServer-empty">This sweep has been deleted.</div>
+      </div>
+    );
+  }
+  if (!sweep) {
+    return (
+      <div className="jp-JobServer-page">
+        {error ? (
+          <ErrorBox message={error} />
+        ) : (
+          <div className="jp-JobServer-muted">Loading…</div>
+        )}
+      </div>
+    );
+  }
+  return (
+    <div
+      className="jp-JobServer-page jp-JobServer-sweep-detail"
+      data-status={sweep.status}
+    >
+      <div className="jp-JobServer-detail-head">
+        <h2>
+          {sweep.script} sweep <StatusBadge status={sweep.status} />
+        </h2>
+        <span className="jp-JobServer-muted" aria-label="Jobs done">
+          {sweep.progress.done} of {sweep.progress.total} done
+        </span>
+      </div>
+      <ProgressBar fraction={sweep.progress.fraction} label="Sweep progress" />
+      <Counts sweep={sweep} />
+      <ErrorBox message={error} />
+      <section className="jp-JobServer-section">
+        <h3>Results</h3>
         <SweepResults
           id={id}
-          version={`${done}/${sweep.status}`}
+          // a rerun's jobs may all end before its round's first event: the round counts
+          version={`${round}/${sweep.progress.done}/${sweep.status}`}
           openJob={props.openJob}
         />
-      ) : null}
-    </li>
+      </section>
+    </div>
+  );
+}
+
+function Counts(props: { sweep: ISweep }): JSX.Element {
+  const { sweep } = props;
+  return (
+    <div className="jp-JobServer-sweep-counts" aria-label="Counts by status">
+      {STATUSES.filter(s => sweep.counts[s]).map(s => (
+        <span
+          key={s}
+          className={`jp-JobServer-count jp-JobServer-status-${s}`}
+          data-status={s}
+        >
+          {s} {sweep.counts[s]}
+        </span>
+      ))}
+    </div>
   );
 }
 

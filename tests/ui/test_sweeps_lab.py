@@ -42,6 +42,14 @@ def sweep_item(ui: Lab, script: str) -> Any:
     return item.first
 
 
+def sweep_page(ui: Lab, item: Any) -> Any:
+    """Open the sweep's page from its item in the panel: counts, progress, results."""
+    item.get_by_role("button", name="Results").click()
+    page = ui.page.locator(".jp-JobServer-sweep-detail")
+    expect(page).to_be_visible()
+    return page
+
+
 def test_start_a_sweep_and_watch_its_progress_and_results(
     lab_page: Lab, tmp_path: pathlib.Path
 ) -> None:
@@ -79,8 +87,10 @@ def test_start_a_sweep_and_watch_its_progress_and_results(
     expect(cancel).to_be_disabled()
     expect(rerun).to_be_disabled()
 
-    item.get_by_role("button", name="Results").click()
-    table = item.get_by_role("table", name="Sweep results")
+    page = sweep_page(ui, item)
+    expect(page).to_have_attribute("data-status", "succeeded")
+    expect(page.get_by_label("Jobs done")).to_have_text("2 of 2 done")
+    table = page.get_by_role("table", name="Sweep results")
     rows = table.locator("tbody tr")
     expect(rows).to_have_count(2)
     expect(table.locator("thead")).to_contain_text("gate")
@@ -93,9 +103,9 @@ def test_start_a_sweep_and_watch_its_progress_and_results(
     # a row's status opens that job's page
     job = rows.first.get_attribute("data-job-id")
     rows.first.locator("a.jp-JobServer-link").click()
-    page = ui.page.locator(".jp-JobServer-job-detail[data-status='succeeded']")
-    expect(page).to_be_visible()
-    expect(page).to_contain_text(str(job))
+    detail = ui.page.locator(".jp-JobServer-job-detail[data-status='succeeded']")
+    expect(detail).to_be_visible()
+    expect(detail).to_contain_text(str(job))
 
 
 def test_cancel_a_sweep_of_slow_jobs(lab_page: Lab) -> None:
@@ -139,8 +149,8 @@ def test_failed_jobs_show_their_errors_and_run_again(lab_page: Lab) -> None:
     expect(rerun).to_be_enabled()
     expect(item.get_by_role("button", name="Cancel")).to_be_disabled()
 
-    item.get_by_role("button", name="Results").click()
-    rows = item.get_by_role("table", name="Sweep results").locator("tbody tr")
+    page = sweep_page(ui, item)
+    rows = page.get_by_role("table", name="Sweep results").locator("tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("RuntimeError: first")
     expect(rows.nth(1)).to_contain_text("RuntimeError: second")
@@ -153,6 +163,7 @@ def test_failed_jobs_show_their_errors_and_run_again(lab_page: Lab) -> None:
         expect(row).not_to_have_attribute("data-job-id", str(old))
     expect(item).to_have_attribute("data-status", "failed")
     expect(item.get_by_label("Jobs done")).to_have_text("2 of 2 done")
+    expect(page).to_have_attribute("data-status", "failed")
     expect(rows.nth(0)).to_contain_text("RuntimeError: first")
     expect(rerun).to_be_enabled()
     ui.shot("rerun")
