@@ -68,11 +68,23 @@ export function parseValues(
   text: string,
   schema: IJSONSchema
 ): { values: unknown[] } | { error: string } {
+  const types = ([] as string[]).concat(schema.type ?? []);
+  const scalar = ['integer', 'number', 'boolean', 'string'];
+  if (types.length && !types.some(t => scalar.includes(t))) {
+    // lists and objects: the values are JSON, separated by commas
+    if (!text.trim()) {
+      return { values: [] };
+    }
+    try {
+      return { values: JSON.parse(`[${text}]`) as unknown[] };
+    } catch {
+      return { error: 'write JSON values separated by commas' };
+    }
+  }
   const parts = text
     .split(',')
     .map(p => p.trim())
     .filter(p => p !== '');
-  const types = ([] as string[]).concat(schema.type ?? []);
   const values: unknown[] = [];
   for (const part of parts) {
     if (types.includes('integer') || types.includes('number')) {

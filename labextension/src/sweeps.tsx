@@ -503,9 +503,18 @@ function SweepResults(props: {
   );
 }
 
+/** A cell's text; a table or a long value in short (the job's page shows it whole). */
 function cell(value: unknown): string {
   if (value === null || value === undefined) {
     return '';
   }
-  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+  if (typeof value !== 'object') {
+    return String(value);
+  }
+  const tagged = value as Record<string, any>;
+  if (tagged.$type === 'dataframe' && Array.isArray(tagged.data)) {
+    return `table, ${tagged.data.length} × ${(tagged.columns ?? []).length}`;
+  }
+  const text = JSON.stringify(value);
+  return text.length > 80 ? text.slice(0, 77) + '…' : text;
 }

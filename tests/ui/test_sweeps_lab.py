@@ -167,3 +167,49 @@ def test_failed_jobs_show_their_errors_and_run_again(lab_page: Lab) -> None:
     expect(rows.nth(0)).to_contain_text("RuntimeError: first")
     expect(rerun).to_be_enabled()
     ui.shot("rerun")
+
+
+def test_a_sweep_over_files_selected_in_the_file_browser(lab_page: Lab) -> None:
+    ui = lab_page
+    folder = ui.server.root / "stations"
+    folder.mkdir(exist_ok=True)
+    source = pathlib.Path(__file__).parent.parent.parent / "data" / "timeseries.csv"
+    names = ["north.csv", "south.csv"]
+    for name in names:
+        (folder / name).write_text(source.read_text())
+    ui.sidebar("filebrowser")
+    listing = ui.page.locator("#filebrowser .jp-DirListing-content")
+    listing.locator(".jp-DirListing-item[title^='Name: stations']").dblclick()
+    first = listing.locator(f".jp-DirListing-item[title^='Name: {names[0]}']")
+    second = listing.locator(f".jp-DirListing-item[title^='Name: {names[1]}']")
+    first.click()
+    second.click(modifiers=["Shift"])
+    second.click(button="right")
+    ui.page.locator(".lm-Menu-content").get_by_text(
+        "Run a Sweep on These Files…", exact=True
+    ).click()
+
+    form = ui.page.locator(".jp-JobServer-sweep-form")
+    form.wait_for(state="visible")
+    form.get_by_label("Script").select_option("summary")
+    files = form.get_by_role("group", name="Datafiles")
+    for name in names:
+        expect(files.get_by_label(name)).to_be_checked()
+    expect(form.get_by_label("Sweep size")).to_have_text("2 jobs")
+    # a list parameter's values are JSON lists, separated by commas
+    form.get_by_label("Values of percentiles").fill("[0.5], [0.1, 0.9]")
+    expect(form.get_by_label("Sweep size")).to_have_text("4 jobs")
+    ui.shot("dialog")
+    form.get_by_role("button", name="Start sweep").click()
+    form.wait_for(state="detached")
+
+    item = sweep_item(ui, "summary")
+    expect(item).to_have_attribute("data-status", "succeeded")
+    page = sweep_page(ui, item)
+    rows = page.get_by_role("table", name="Sweep results").locator("tbody tr")
+    expect(rows).to_have_count(4)
+    for row, name in zip(rows.all(), [names[0]] * 2 + [names[1]] * 2, strict=True):
+        expect(row).to_contain_text(name)
+        expect(row).to_have_attribute("data-status", "succeeded")
+    expect(rows.nth(1)).to_contain_text("[0.1,0.9]")
+    ui.shot("results")
