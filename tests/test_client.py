@@ -179,6 +179,12 @@ async def test_the_async_client(
         created = await client.create_job("echo", kwargs={"text": "w"}, run=True)
         seen = await watching.__anext__()
         assert seen["job_id"] == created.id
+        assert seen["sweep"] is None
+        sweep = await client.sweep("echo", grid={"text": ["s"]})
+        seen = await watching.__anext__()
+        while seen["job_id"] == created.id:  # the end of the job before
+            seen = await watching.__anext__()
+        assert seen["sweep"] == sweep.id  # a list of sweeps can follow new ones
         await watching.aclose()
 
 

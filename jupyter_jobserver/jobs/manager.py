@@ -550,6 +550,7 @@ class JobManager(LoggingConfigurable):
                     "status": event["status"],
                     "script": event.get("script"),
                     "owner": event.get("owner"),
+                    "sweep": event.get("sweep"),  # so a list of sweeps can follow new ones
                 }
 
     # --- checks -------------------------------------------------------------------------

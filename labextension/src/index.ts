@@ -26,6 +26,9 @@ import { DEFAULT_SETTINGS, IModelSettings, JobServerModel } from './model';
 import { JobServerError } from './request';
 import { IRunRequest, openRunDialog } from './rundialog';
 import { JobsStatus } from './statusbar';
+import { ISweep } from './sweepapi';
+import { ISweepRequest, openSweepDialog } from './sweepdialog';
+import { SweepDetail, SweepsPanel, sweepsIcon } from './sweeps';
 
 const PLUGIN_ID = 'jupyter-jobserver:plugin';
 const CATEGORY = 'Job Server';
@@ -40,6 +43,9 @@ export namespace CommandIDs {
   export const runOnFile = 'jobserver:run-on-file';
   export const useInNotebook = 'jobserver:use-in-notebook';
   export const openJobNotebook = 'jobserver:open-job-notebook';
+  export const openSweeps = 'jobserver:open-sweeps';
+  export const sweep = 'jobserver:sweep';
+  export const sweepOnFiles = 'jobserver:sweep-on-files';
 }
 
 /** What the job server's plugins share. */
@@ -47,6 +53,7 @@ export interface IJobServer {
   readonly model: JobServerModel;
   openJob(id: string): void;
   openRunDialog(request?: IRunRequest): Promise<IJob | null>;
+  openSweepDialog(request?: ISweepRequest): Promise<ISweep | null>;
 }
 
 export const IJobServer = new Token<IJobServer>(
@@ -136,9 +143,48 @@ const plugin: JupyterFrontEndPlugin<IJobServer> = {
     jobs.title.icon = jobsIcon;
     shell.add(jobs, 'left', { rank: 151 });
 
+    const sweepPages = new WidgetTracker<MainAreaWidget<SweepDetail>>({
+      namespace: 'jobserver-sweep'
+    });
+    const openSweep = (id: string) => {
+      const open = sweepPages.find(w => w.content.sweepId === id);
+      if (open) {
+        shell.activateById(open.id);
+        return;
+      }
+      const content = new SweepDetail({ id, model, openJob });
+      const widget = new MainAreaWidget({ content });
+      widget.id = `jobserver-sweep-${id}`;
+      widget.title.label = content.title.label;
+      widget.title.icon = sweepsIcon;
+      widget.title.closable = true;
+      content.title.changed.connect(
+        () => (widget.title.label = content.title.label)
+      );
+      void sweepPages.add(widget);
+      shell.add(widget, 'main');
+      shell.activateById(widget.id);
+    };
+    const sweeps = new SweepsPanel({
+      model,
+      openSweep,
+      openSweepDialog: () => void startSweep()
+    });
+    sweeps.title.icon = sweepsIcon;
+    shell.add(sweeps, 'left', { rank: 152 });
+    const startSweep = async (request: ISweepRequest = {}) => {
+      const sweep = await openSweepDialog(model, request);
+      if (sweep) {
+        sweeps.refresh();
+        shell.activateById(sweeps.id);
+      }
+      return sweep;
+    };
+
     if (restorer) {
       restorer.add(datafiles, datafiles.id);
       restorer.add(jobs, jobs.id);
+      restorer.add(sweeps, sweeps.id);
     }
 
     commands.addCommand(CommandIDs.openDatafiles, {
@@ -162,6 +208,19 @@ const plugin: JupyterFrontEndPlugin<IJobServer> = {
           script: (args.script as string) || undefined,
           datafile: (args.datafile as string) || undefined
         })
+    });
+    commands.addCommand(CommandIDs.openSweeps, {
+      label: 'Show Job Server Sweeps',
+      caption: 'Your sweeps: counts, progress and results',
+      icon: args => (args.isPalette ? undefined : sweepsIcon),
+      execute: () => shell.activateById(sweeps.id)
+    });
+    commands.addCommand(CommandIDs.sweep, {
+      label: 'Start a Job Server Sweep…',
+      caption:
+        'Run a script over several values of its parameters or several datafiles',
+      execute: args =>
+        startSweep({ script: (args.script as string) || undefined })
     });
     commands.addCommand(CommandIDs.openJob, {
       label: args =>
@@ -239,7 +298,9 @@ const plugin: JupyterFrontEndPlugin<IJobServer> = {
       for (const command of [
         CommandIDs.openDatafiles,
         CommandIDs.openJobs,
-        CommandIDs.run
+        CommandIDs.run,
+        CommandIDs.openSweeps,
+        CommandIDs.sweep
       ]) {
         palette.addItem({ command, category: CATEGORY });
       }
@@ -262,7 +323,12 @@ const plugin: JupyterFrontEndPlugin<IJobServer> = {
     }
 
     model.start();
-    return { model, openJob, openRunDialog: run };
+    return {
+      model,
+      openJob,
+      openRunDialog: run,
+      openSweepDialog: startSweep
+    };
   }
 };
 
@@ -393,6 +459,26 @@ const fileBrowserPlugin: JupyterFrontEndPlugin<void> = {
         }
       }
     });
+    commands.addCommand(CommandIDs.sweepOnFiles, {
+      label: 'Run a Sweep on These Files…',
+      caption:
+        'Add the files to the job server data and run a script on each of them',
+      icon: sweepsIcon,
+      isVisible: () => visible() && selected().length > 1,
+      execute: async () => {
+        const names: string[] = [];
+        for (const item of selected()) {
+          const name = await add(item.path, true);
+          if (name) {
+            names.push(name);
+          }
+        }
+        if (names.length) {
+          model.notifyDatafilesChanged();
+          await jobserver.openSweepDialog({ datafiles: names });
+        }
+      }
+    });
     const selector = '.jp-DirListing-item[data-isdir="false"]';
     app.contextMenu.addItem({
       command: CommandIDs.addToData,
@@ -403,6 +489,11 @@ const fileBrowserPlugin: JupyterFrontEndPlugin<void> = {
       command: CommandIDs.runOnFile,
       selector,
       rank: 61
+    });
+    app.contextMenu.addItem({
+      command: CommandIDs.sweepOnFiles,
+      selector,
+      rank: 62
     });
   }
 };

@@ -12,6 +12,8 @@ export interface IJobChange {
   status: string;
   script: string | null;
   owner?: string | null;
+  /** The sweep the job belongs to, if any. */
+  sweep?: string | null;
 }
 
 export interface IModelSettings {
