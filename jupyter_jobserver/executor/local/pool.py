@@ -62,6 +62,8 @@ class _Worker:
         self.lifeline = lifeline
         self.ready = False
         self.started = False  # it said it was ready once (a killed worker did start)
+        #: the worker's own process id, as it said when ready: its reaper is proc
+        self.own_pid = proc.pid
         self.retiring = False
         self.task: Task | _Describe | None = None
         self.jobs = 0
@@ -234,7 +236,7 @@ class LocalExecutor(Executor):
         for worker in workers:  # a worker ended by its lifeline leaves its spare files
             task = worker.task
             job_dir = self.logs.folder(task.job_id) if isinstance(task, Task) else None
-            output.adopt(root, worker.pid, job_dir)
+            output.adopt(root, worker.own_pid, job_dir)
         for worker in workers:
             with contextlib.suppress(OSError):
                 worker.conn.close()
@@ -349,6 +351,7 @@ class LocalExecutor(Executor):
     def _on_message(self, worker: _Worker, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == protocol.READY:
+            worker.own_pid = message.get("pid") or worker.own_pid
             worker.ready = worker.started = True
             self._start_failures = 0
             self._dispatch()
@@ -398,7 +401,7 @@ class LocalExecutor(Executor):
         task = worker.task
         root = os.path.dirname(self.logs.folder("-"))
         job_dir = self.logs.folder(task.job_id) if isinstance(task, Task) else None
-        output.adopt(root, worker.pid, job_dir)  # a killed worker left its files behind
+        output.adopt(root, worker.own_pid, job_dir)  # a killed worker left its files behind
         if task is not None:
             self._release(worker)
             ending = worker.ending or _failure(
