@@ -168,6 +168,19 @@ class Executor(LoggingConfigurable):
         """Describe function scripts (``name -> "module:function"``) in a worker."""
         raise NotImplementedError
 
+    def connections(self) -> int:
+        """How many times the executor has connected to where its tasks run (one that
+        is always there: 0, and it never changes)."""
+        return 0
+
+    async def reconnected(self, seen: int) -> int:
+        """Wait until the executor has connected more than ``seen`` times (a remote
+        cluster reached at last, or back after it went away), and return the count; one
+        that is always there never returns. The server describes the scripts again then."""
+        while self.connections() <= seen:
+            await asyncio.Event().wait()  # nothing ever sets it
+        return self.connections()
+
     def preload(self, modules: list[str]) -> None:
         """Modules to import ahead of the first job, where the executor keeps warm
         workers (a hint: an executor without them ignores it)."""

@@ -9,7 +9,11 @@ strictly in the order tasks were submitted, and hands a task to Dask once it fit
 On the worker (:mod:`.remote`) the job runs in a warm child process the Dask task
 holds; what the job prints and reports comes back on a Dask event topic while it runs,
 and goes into the :class:`~jupyter_jobserver.jobs.logs.JobLogs` the executor was
-started with. Nothing assumes a shared disk: a datafile reaches the worker as content.
+started with. Nothing assumes a shared disk: a datafile reaches the worker as content,
+and the files a job leaves in its folder come back in the Dask task's result (held in
+memory once on the worker and once here, so ``JobPolicy.max_files_size`` bounds what
+one job costs) and go into the :class:`~jupyter_jobserver.jobs.files.JobFiles` before
+the job is reported finished.
 
 Faults: a worker that leaves the cluster fails the jobs it ran with a reason naming it
 (the scheduler's ``remove-worker`` event says which); a scheduler that goes away fails
@@ -29,6 +33,7 @@ from typing import Any
 
 from traitlets import Dict, Float, Int, Unicode
 
+from ...processes import Process, get_process
 from ...serialize import DeferredJSON
 from ...vocabulary import error_record
 from ..base import Executor, Outcome, Task
@@ -143,6 +148,9 @@ class DaskExecutor(Executor):
         self._dashboard: str | None = None
         self._gone: str | None = "the executor has not started"
         self._connected = asyncio.Event()
+        self._connections = 0
+        #: set (and replaced) at each new connection
+        self._connecting = asyncio.Event()
         self._queue: collections.deque[Task] = collections.deque()
         self._runs: dict[str, _Run] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -202,6 +210,13 @@ class DaskExecutor(Executor):
             "cluster": described,
         }
 
+    async def stage(self, task: Task) -> None:
+        """What the task names by a path of the server's (a notebook) goes with it as
+        content: the workers need not see the server's disk."""
+        process = get_process(task.process)
+        if type(process).portable is not Process.portable:
+            task.spec = await asyncio.to_thread(process.portable, task.spec)
+
     def submit(self, task: Task) -> None:
         self._queue.append(task)  # while the scheduler is gone, it waits here
         if not self._flush_soon:
@@ -250,6 +265,14 @@ class DaskExecutor(Executor):
                 f"the Dask cluster at {self._address} did not describe the scripts in "
                 f"{self.describe_timeout:g} s (has it any workers?)"
             ) from None
+
+    def connections(self) -> int:
+        return self._connections
+
+    async def reconnected(self, seen: int) -> int:
+        while self._connections <= seen:
+            await self._connecting.wait()
+        return self._connections
 
     def running(self) -> list[str]:
         return [job_id for job_id, run in self._runs.items() if run.started and not run.ending]
@@ -304,6 +327,9 @@ class DaskExecutor(Executor):
         await self._look(client)
         self._gone = None
         self._connected.set()
+        self._connections += 1
+        connecting, self._connecting = self._connecting, asyncio.Event()
+        connecting.set()
         self.log.info("jobserver: connected to the Dask scheduler at %s", self._address)
         self._dispatch()
 
@@ -440,16 +466,40 @@ class DaskExecutor(Executor):
         del self._runs[job_id]
         if done is None and run.ending is None:
             run.ending = _failure("DaskError", "the job's record never came back from Dask")
+        contents = (done or {}).pop(remote.FILES, None)
         outcome = run.ending or _outcome(done or {})
         if run.future is not None:
             with contextlib.suppress(Exception):  # its client may be gone with the scheduler
                 run.future.release()
+        if contents and run.ending is None:
+            # after the job's output (one writer thread), and before it is reported
+            assert self._loop is not None
+            run.appended = self._loop.run_in_executor(
+                self._writer, self._put_files, job_id, contents, outcome
+            )
         appended = run.appended
         if appended is None or appended.done():
             self._report(job_id, outcome)
         else:  # reported once the job's output is written
             appended.add_done_callback(lambda _: self._report(job_id, outcome))
         self._dispatch()
+
+    def _put_files(self, job_id: str, contents: dict[str, bytes], outcome: Outcome) -> None:
+        """Copy the files the job left on its worker into the job files (in the writer
+        thread); one that cannot be kept is left out of the list, and the outcome says
+        why."""
+        kept: set[str] = set()
+        for path, data in contents.items():
+            try:
+                if self.files is None:
+                    raise RuntimeError("the executor was started without job files")
+                self.files.put(job_id, path, data)
+                kept.add(path)
+            except Exception as exc:
+                self.log.warning("jobserver: job %s: file %r not kept: %s", job_id, path, exc)
+                outcome.provenance["files_error"] = f"{path}: {_reason(exc)}"
+        listed = outcome.provenance.get("files") or []
+        outcome.provenance["files"] = [f for f in listed if f["path"] in kept]
 
     def _report(self, job_id: str, outcome: Outcome) -> None:
         if self.listener is not None and not self._stopping:
