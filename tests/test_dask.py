@@ -233,7 +233,7 @@ async def test_a_job_over_the_files_cap_on_a_worker_fails_and_keeps_none(api: Ap
 async def test_a_notebook_job_runs_on_the_cluster_and_its_executed_notebook_comes_back(
     api: Api,
 ) -> None:
-    job = await api.run("greet", kwargs={"name": "Ada", "times": 2})
+    job = await api.run("greet", kwargs={"name": "Ada", "times": 2, "loud": True})
     assert job["status"] == "succeeded", job["error"]
     assert job["result"]["greeting"] == "hello Ada!hello Ada!"
     assert (
@@ -319,7 +319,7 @@ RECONNECT_PORT = _free_port()
             "DaskExecutor": {
                 "scheduler_address": f"tcp://127.0.0.1:{RECONNECT_PORT}",
                 "connect_timeout": 2,
-                "describe_timeout": 0.5,
+                "describe_timeout": 10,  # also how long the start waits for a scheduler
                 "heartbeat_interval": 0.1,
             }
         }
@@ -408,7 +408,7 @@ async def test_a_notebook_travels_with_its_task(tmp_path: pathlib.Path, dask_clu
     finally:
         await executor.stop()
     assert outcome.status == "succeeded", outcome.error
-    assert json.loads(outcome.result)["greeting"] == "hello Grace!"
+    assert json.loads(outcome.result)["greeting"] == "hello Gracehello Grace"
     assert {f["path"] for f in outcome.provenance["files"]} == {"greet.ipynb", "greeting.txt"}
     assert b"first cell: Grace" in files.read("nb", "greet.ipynb", 0, 1 << 20)
 

@@ -169,14 +169,14 @@ class Executor(LoggingConfigurable):
         raise NotImplementedError
 
     def connections(self) -> int:
-        """How many times the executor has connected to where its tasks run (one that
-        is always there: 0, and it never changes)."""
+        """How many times where the tasks run became usable (a remote cluster reached,
+        with a worker); one that is always there: 0, and it never changes."""
         return 0
 
     async def reconnected(self, seen: int) -> int:
-        """Wait until the executor has connected more than ``seen`` times (a remote
-        cluster reached at last, or back after it went away), and return the count; one
-        that is always there never returns. The server describes the scripts again then."""
+        """Wait until :meth:`connections` is over ``seen`` (a remote cluster reached at
+        last, back after it went away, or with workers again), and return it; one that is
+        always there never returns. The server describes the scripts again then."""
         while self.connections() <= seen:
             await asyncio.Event().wait()  # nothing ever sets it
         return self.connections()

@@ -149,6 +149,7 @@ class DaskExecutor(Executor):
         self._gone: str | None = "the executor has not started"
         self._connected = asyncio.Event()
         self._connections = 0
+        self._usable = False
         #: set (and replaced) at each new connection
         self._connecting = asyncio.Event()
         self._queue: collections.deque[Task] = collections.deque()
@@ -327,9 +328,7 @@ class DaskExecutor(Executor):
         await self._look(client)
         self._gone = None
         self._connected.set()
-        self._connections += 1
-        connecting, self._connecting = self._connecting, asyncio.Event()
-        connecting.set()
+        self._check_usable()
         self.log.info("jobserver: connected to the Dask scheduler at %s", self._address)
         self._dispatch()
 
@@ -338,6 +337,16 @@ class DaskExecutor(Executor):
         identity = await asyncio.wait_for(client.scheduler.identity(), self.connect_timeout)
         self._identity = dict(identity)
         self._dashboard = clusters.dashboard_link(self._identity, self._address)
+
+    def _check_usable(self) -> None:
+        """Count the times the cluster became usable (connected, with a worker): each is
+        a reason to describe the scripts again (see :meth:`reconnected`)."""
+        usable = self._gone is None and bool(self._identity.get("workers"))
+        if usable and not self._usable:
+            self._connections += 1
+            connecting, self._connecting = self._connecting, asyncio.Event()
+            connecting.set()
+        self._usable = usable
 
     async def _supervise(self) -> None:
         """Watch the connection; when the scheduler is gone, fail what it ran and connect
@@ -350,6 +359,7 @@ class DaskExecutor(Executor):
                     if client.status != "running":
                         raise ConnectionError("the connection to the scheduler closed")
                     await self._look(client)
+                    self._check_usable()
                     self._dispatch()  # the cluster may have grown
                     continue
                 except (OSError, asyncio.TimeoutError) as exc:
@@ -366,6 +376,7 @@ class DaskExecutor(Executor):
             self.log.warning("jobserver: %s; connecting again", reason)
         self._gone = f"{reason}; the job server connects again by itself, try again in a moment"
         self._connected.clear()
+        self._usable = False
         client, self._client = self._client, None
         for run in list(self._runs.values()):
             if run.ending is None:
