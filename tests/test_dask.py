@@ -17,15 +17,12 @@ from typing import Any
 
 import psutil
 import pytest
-from helpers import TESTS, Api, jobserver_config
-from test_executor import Recorder, task
-from test_processes import first_event, gate, open_gate
+from executors import Recorder, task
+from helpers import TESTS, Api, first_event, jobserver_config, open_gate
 
 from jupyter_jobserver.executor import DaskExecutor, Task
 from jupyter_jobserver.jobs import FolderJobFiles, FolderJobLogs
 from jupyter_jobserver.processes.notebook import describe_notebook
-
-__all__ = ["gate"]  # a fixture, used by name
 
 ENV = {"PYTHONPATH": str(TESTS)}
 NOTEBOOKS = TESTS / "notebook_scripts"
