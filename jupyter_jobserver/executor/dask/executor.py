@@ -441,7 +441,7 @@ class DaskExecutor(Executor):
         try:
             # the ending of a task whose record came as an event is all that is needed:
             # only a large result is fetched from the worker
-            await run.future._state.wait()  # what distributed.wait waits for
+            await self._ended(run.future)
             if self._runs.get(run.task.job_id) is not run:
                 return  # its record came already
             done = await run.future
@@ -469,6 +469,21 @@ class DaskExecutor(Executor):
                 )
         if not self._stopping:
             self._finish(run, done)
+
+    def _ended(self, future: Any) -> asyncio.Future[None]:
+        """Done once the Dask task has ended, however (``distributed.wait`` would need
+        the default client, which this one is not; ``Future.add_done_callback`` calls
+        back in a thread of Dask's, so the end is handed to the loop)."""
+        assert self._loop is not None
+        loop = self._loop
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def settle() -> None:
+            if not ended.done():
+                ended.set_result(None)
+
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(settle))
+        return ended
 
     def _finish(self, run: _Run, done: dict[str, Any] | None) -> None:
         job_id = run.task.job_id
