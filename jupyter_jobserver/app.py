@@ -319,7 +319,10 @@ class JobServerApp(ExtensionApp):
         while True:
             seen = await self.executor.reconnected(seen)
             self.log.info("jobserver: the executor connected again; describing the scripts")
-            await self.registry.load(self.executor.describe, self.server.root_dir)
+            try:
+                await self.registry.load(self.executor.describe, self.server.root_dir)
+            except Exception:  # the scripts stay as they were; the next connection tries again
+                self.log.exception("jobserver: describing the scripts again failed")
 
     def _hand_to_kernels(self) -> None:
         """Kernels this server starts inherit its environment: tell them where the job

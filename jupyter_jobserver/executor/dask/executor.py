@@ -18,7 +18,9 @@ the job is reported finished.
 Faults: a worker that leaves the cluster fails the jobs it ran with a reason naming it
 (the scheduler's ``remove-worker`` event says which); a scheduler that goes away fails
 the jobs it ran, new submissions are refused with a reason (the REST API answers 503)
-while the queued ones wait, and the executor connects again by itself.
+while the queued ones wait, and the executor connects again by itself. Each time the
+cluster becomes usable (reached, with a worker) :meth:`DaskExecutor.reconnected` lets
+the server describe the scripts again.
 """
 
 from __future__ import annotations
