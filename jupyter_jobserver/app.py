@@ -256,6 +256,7 @@ class JobServerApp(ExtensionApp):
         if event_logger is not None:
             self.jobs.lifecycle.transitions.add(JupyterEvents(event_logger))
         self._started: asyncio.Task[None] | None = None
+        self._describing: asyncio.Future[None] | None = None
         problems = setting_problems(self)
         if problems:
             # a setting that cannot be honoured is never taken silently: stop, and say why
@@ -293,7 +294,9 @@ class JobServerApp(ExtensionApp):
         if removed:
             self.log.info("jobserver: removed %d upload(s) cut off by a crash", removed)
         await self.executor.start(self.jobs.lifecycle, self.logs, self.files)
+        connections = self.executor.connections()
         await self.registry.load(self.executor.describe, self.server.root_dir)
+        self._describing = asyncio.ensure_future(self._describe_on_reconnect(connections))
         if self.leases is not None:  # first: the jobs of servers gone are failed as lost
             await self.leases.start()
         await self.jobs.start()
@@ -308,6 +311,18 @@ class JobServerApp(ExtensionApp):
             status.get("workers") or "no",
             self.store.where(),
         )
+
+    async def _describe_on_reconnect(self, seen: int) -> None:
+        """Describe the scripts again each time the executor connects anew (a cluster
+        unreachable at start-up, or back with other workers): its scripts appear then,
+        without a restart."""
+        while True:
+            seen = await self.executor.reconnected(seen)
+            self.log.info("jobserver: the executor connected again; describing the scripts")
+            try:
+                await self.registry.load(self.executor.describe, self.server.root_dir)
+            except Exception:  # the scripts stay as they were; the next connection tries again
+                self.log.exception("jobserver: describing the scripts again failed")
 
     def _hand_to_kernels(self) -> None:
         """Kernels this server starts inherit its environment: tell them where the job
@@ -326,6 +341,10 @@ class JobServerApp(ExtensionApp):
         if self._started is not None:
             with contextlib.suppress(Exception):  # a failed start is logged already
                 await self._started
+        if self._describing is not None:
+            self._describing.cancel()
+            with contextlib.suppress(BaseException):
+                await self._describing
         await self.jobs.stop()
         if self._publish is not None:
             await self._publish.drain()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import Any
 
@@ -132,3 +133,11 @@ def client(live_server: Any) -> Any:
 
     with JobServerClient(live_server.base, live_server.token) as client:
         yield client
+
+
+@pytest.fixture
+def gate(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A FIFO a job waits at until the test writes a line to it."""
+    path = tmp_path / "gate"
+    os.mkfifo(path)
+    return path

@@ -3,6 +3,7 @@ real HTTP (Jupyter's own test fixtures give the connection; see ``conftest.py``)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pathlib
@@ -246,3 +247,32 @@ class UsersByToken(IdentityProvider):
 
     def is_token_authenticated(self, handler: Any) -> bool:
         return handler.request.headers.get("Authorization", "").startswith("token ")
+
+
+async def open_gate(path: pathlib.Path) -> None:
+    def release() -> None:
+        with path.open("w") as f:
+            f.write("go\n")
+
+    await asyncio.to_thread(release)
+
+
+async def first_event(api_fetch: Any, job_id: str, wanted: Any, timeout: float = 30) -> dict:
+    """Read the job's live event stream until an event satisfies ``wanted``."""
+    found: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+    buffer = b""
+
+    def on_chunk(chunk: bytes) -> None:
+        nonlocal buffer
+        buffer += chunk
+        for kind, data in parse_sse(buffer.decode("utf-8", "replace")):
+            if not found.done() and wanted(kind, data):
+                found.set_result({"event": kind, **data})
+
+    stream = asyncio.ensure_future(
+        api_fetch(f"jobs/{job_id}/events", streaming_callback=on_chunk, request_timeout=timeout)
+    )
+    try:
+        return await asyncio.wait_for(asyncio.shield(found), timeout)
+    finally:
+        stream.add_done_callback(lambda f: f.exception())  # it ends with the job

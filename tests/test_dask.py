@@ -6,6 +6,8 @@ show (a scheduler that goes away and comes back, a cluster the executor starts).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import pathlib
 import signal
 import socket
@@ -15,16 +17,15 @@ from typing import Any
 
 import psutil
 import pytest
-from helpers import TESTS, Api, jobserver_config
-from test_executor import Recorder, task
-from test_processes import first_event, gate, open_gate
+from executors import Recorder, task
+from helpers import TESTS, Api, first_event, jobserver_config, open_gate
 
-from jupyter_jobserver.executor import DaskExecutor
-from jupyter_jobserver.jobs import FolderJobLogs
-
-__all__ = ["gate"]  # a fixture, used by name
+from jupyter_jobserver.executor import DaskExecutor, Task
+from jupyter_jobserver.jobs import FolderJobFiles, FolderJobLogs
+from jupyter_jobserver.processes.notebook import describe_notebook
 
 ENV = {"PYTHONPATH": str(TESTS)}
+NOTEBOOKS = TESTS / "notebook_scripts"
 DASK_SCHEDULER = [
     sys.executable,
     "-m",
@@ -39,15 +40,20 @@ DASK_WORKER = [sys.executable, "-m", "distributed.cli.dask_worker", "--dashboard
 def jp_server_config(
     tmp_path: pathlib.Path, dask_cluster: Any, request: pytest.FixtureRequest
 ) -> dict[str, Any]:
-    """A job server whose executor is Dask, on the session's cluster (a test changes
-    the executor's settings with an indirect ``jp_server_config`` parameter)."""
+    """A job server whose executor is Dask, on the session's cluster (a test changes the
+    executor's and the policy's settings, and adds scripts, with an indirect
+    ``jp_server_config`` parameter)."""
     dask = {"scheduler_address": dask_cluster.scheduler_address, "worker_env": ENV}
-    return jobserver_config(
+    param = getattr(request, "param", {})
+    config = jobserver_config(
         tmp_path,
         JobServerApp={"executor_class": "jupyter_jobserver.executor.dask.DaskExecutor"},
-        DaskExecutor={**dask, **getattr(request, "param", {}).get("DaskExecutor", {})},
-        JobPolicy={"allow_eval": True},
+        DaskExecutor={**dask, **param.get("DaskExecutor", {})},
+        JobPolicy={"allow_eval": True, **param.get("JobPolicy", {})},
     )
+    scripts = param.get("scripts", {})
+    config["JobServerApp"]["scripts"] = {**config["JobServerApp"]["scripts"], **scripts}
+    return config
 
 
 async def until(condition: Any, timeout: float = 30) -> None:
@@ -176,6 +182,69 @@ async def test_data_reaches_workers_as_content(api: Api) -> None:
     assert inline["result"]["type"] == "list"
 
 
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [{"scripts": {"write_files": "jobfiles_scripts:write_files"}}],
+    indirect=True,
+)
+async def test_the_files_a_job_wrote_on_a_worker_are_listed_and_downloaded(api: Api) -> None:
+    """The job's folder on the worker is gone when the job is reported finished: what
+    the server lists and serves is the copy it took in, checksums and all."""
+    job = await api.run("write_files", kwargs={"text": "from dask"})
+    assert job["status"] == "succeeded", job
+    listed = (await api.get(f"jobs/{job['id']}/files")).json["files"]
+    assert [f["path"] for f in listed] == ["plot.png", "sub/deeper/notes.txt", "table.csv"]
+    assert job["provenance"]["files"] == listed
+    for entry in listed:
+        body = (await api.call("GET", ("jobs", job["id"], "files", *entry["path"].split("/")))).body
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"]
+        assert len(body) == entry["size"]
+    saved = await api.get(f"jobs/{job['id']}/files/table.csv", params={"download": "1"})
+    assert saved.code == 200
+    assert saved.body == b"name,value\nfrom dask,1\n"
+    assert "attachment" in saved.headers["Content-Disposition"]
+
+
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [
+        {
+            "scripts": {"write_files": "jobfiles_scripts:write_files"},
+            "JobPolicy": {"max_files_size": 10_000},
+        }
+    ],
+    indirect=True,
+)
+async def test_a_job_over_the_files_cap_on_a_worker_fails_and_keeps_none(api: Api) -> None:
+    job = await api.run("write_files", kwargs={"size": 20_000})
+    assert job["status"] == "failed"
+    assert job["error"]["type"] == "FilesTooLarge"
+    assert (await api.get(f"jobs/{job['id']}/files")).json["files"] == []
+
+
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [{"scripts": {"greet": {"notebook": str(NOTEBOOKS / "greet.ipynb")}}}],
+    indirect=True,
+)
+async def test_a_notebook_job_runs_on_the_cluster_and_its_executed_notebook_comes_back(
+    api: Api,
+) -> None:
+    job = await api.run("greet", kwargs={"name": "Ada", "times": 2, "loud": True})
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"]["greeting"] == "hello Ada!hello Ada!"
+    assert (
+        job["provenance"]["code_sha256"]
+        == hashlib.sha256((NOTEBOOKS / "greet.ipynb").read_bytes()).hexdigest()
+    )
+    assert "first cell: Ada" in (await api.get(f"jobs/{job['id']}/output/stdout")).text
+    files = {f["path"] for f in (await api.get(f"jobs/{job['id']}/files")).json["files"]}
+    assert files == {"greet.ipynb", "greeting.txt"}
+    executed = json.loads((await api.get(f"jobs/{job['id']}/files/greet.ipynb")).body)
+    outputs = [o for cell in executed["cells"] for o in cell.get("outputs", [])]
+    assert any("first cell: Ada" in "".join(o.get("text", "")) for o in outputs)
+
+
 async def test_a_worker_killed_mid_job_fails_it_naming_the_worker(api: Api, api_fetch: Any) -> None:
     workers = {
         w["address"] for w in (await api.get("status")).json["executor"]["cluster"]["workers"]
@@ -237,6 +306,63 @@ async def test_without_a_scheduler_new_jobs_get_503_with_the_reason(api: Api) ->
     assert (await api.post(f"jobs/{created.json['id']}/run")).code == 503
 
 
+RECONNECT_PORT = _free_port()
+
+
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [
+        {
+            "DaskExecutor": {
+                "scheduler_address": f"tcp://127.0.0.1:{RECONNECT_PORT}",
+                "connect_timeout": 2,
+                "describe_timeout": 10,  # also how long the start waits for a scheduler
+                "heartbeat_interval": 0.1,
+            }
+        }
+    ],
+    indirect=True,
+)
+async def test_function_scripts_appear_once_a_late_scheduler_is_reached(
+    api: Api, tmp_path: pathlib.Path
+) -> None:
+    """The server starts while nothing listens at the scheduler's address: its function
+    scripts cannot be described yet. Once a scheduler and a worker start there, they
+    are described and offered, without a restart."""
+    missing = await api.get("scripts/echo")
+    assert missing.code == 404
+    assert "could not be loaded" in missing.json["message"]
+    address = f"tcp://127.0.0.1:{RECONNECT_PORT}"
+
+    def cluster() -> list[subprocess.Popen[bytes]]:
+        return [
+            subprocess.Popen(
+                [*DASK_SCHEDULER, "--host", "127.0.0.1", "--port", str(RECONNECT_PORT)],
+                stderr=subprocess.DEVNULL,
+            ),
+            subprocess.Popen(
+                [*DASK_WORKER, address, "--no-nanny", "--nthreads", "1", "--resources", "cores=1"],
+                cwd=tmp_path,
+                stderr=subprocess.DEVNULL,
+            ),
+        ]
+
+    started = cluster()
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while (answer := await api.get("scripts/echo")).code != 200:
+            assert asyncio.get_running_loop().time() < deadline, answer.json
+            await asyncio.sleep(0.1)
+        assert answer.json["process"] == "function"
+        names = {s["name"] for s in (await api.get("scripts")).json["scripts"]}
+        assert {"echo", "true"} <= names
+        assert (await api.run("echo", kwargs={"text": "late"}))["result"] == "late"
+    finally:
+        for process in started:
+            process.kill()
+            await asyncio.to_thread(process.wait)
+
+
 # --- executors on their own ---------------------------------------------------------------
 
 
@@ -258,6 +384,30 @@ async def test_a_script_not_importable_on_the_workers_names_the_module(
     assert outcome.error["type"] == "ModuleNotFoundError"
     assert "jobserver_test_scripts" in outcome.error["message"]
     assert "on the Dask worker tcp://" in outcome.error["message"]
+
+
+async def test_a_notebook_travels_with_its_task(tmp_path: pathlib.Path, dask_cluster: Any) -> None:
+    """Once staged, the task needs nothing of the server's disk: the notebook file is
+    removed before the job runs, and it runs all the same."""
+    notebook = tmp_path / "greet.ipynb"
+    notebook.write_bytes((NOTEBOOKS / "greet.ipynb").read_bytes())
+    spec = describe_notebook("greet", str(notebook))["file"]
+    executor = DaskExecutor(scheduler_address=dask_cluster.scheduler_address, worker_env=ENV)
+    recorder = Recorder()
+    files = FolderJobFiles(root=str(tmp_path / "jobs"))
+    await executor.start(recorder, FolderJobLogs(root=str(tmp_path / "jobs")), files)
+    try:
+        staged = Task(job_id="nb", process="notebook", spec=spec, kwargs={"name": "Grace"})
+        await executor.stage(staged)
+        notebook.unlink()
+        executor.submit(staged)
+        outcome = await recorder.outcome("nb")
+    finally:
+        await executor.stop()
+    assert outcome.status == "succeeded", outcome.error
+    assert json.loads(outcome.result)["greeting"] == "hello Gracehello Grace"
+    assert {f["path"] for f in outcome.provenance["files"]} == {"greet.ipynb", "greeting.txt"}
+    assert b"first cell: Grace" in files.read("nb", "greet.ipynb", 0, 1 << 20)
 
 
 async def test_the_executor_survives_a_scheduler_restart(tmp_path: pathlib.Path) -> None:

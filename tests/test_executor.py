@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 import pytest
+from executors import Recorder, task
 from helpers import TESTS
 
 from jupyter_jobserver.executor import DaskExecutor, Executor, LocalExecutor, Outcome, Task
@@ -23,43 +24,6 @@ from jupyter_jobserver.serialize import DeferredJSON
 
 #: every executor the contract tests run against
 EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "dask": DaskExecutor}
-
-
-class Recorder:
-    """An executor listener that remembers what it heard and when."""
-
-    def __init__(self) -> None:
-        self.started: list[str] = []
-        self.progress: list[tuple[str, dict]] = []
-        self.finished: dict[str, Outcome] = {}
-        self._waiters: dict[str, asyncio.Future[Outcome]] = {}
-        self._starts: dict[str, asyncio.Future[None]] = {}
-
-    def job_started(self, job_id: str) -> None:
-        self.started.append(job_id)
-        waiter = self._starts.pop(job_id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def start_of(self, job_id: str, timeout: float = 60) -> None:
-        if job_id not in self.started:
-            waiter = self._starts.setdefault(job_id, asyncio.get_running_loop().create_future())
-            await asyncio.wait_for(waiter, timeout)
-
-    def job_progress(self, job_id: str, progress: dict[str, Any]) -> None:
-        self.progress.append((job_id, progress))
-
-    def job_finished(self, job_id: str, outcome: Outcome) -> None:
-        self.finished[job_id] = outcome
-        waiter = self._waiters.pop(job_id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(outcome)
-
-    async def outcome(self, job_id: str, timeout: float = 60) -> Outcome:
-        if job_id in self.finished:
-            return self.finished[job_id]
-        waiter = self._waiters.setdefault(job_id, asyncio.get_running_loop().create_future())
-        return await asyncio.wait_for(waiter, timeout)
 
 
 def _start(kind: str, tmp_path: pathlib.Path, request: Any = None) -> Any:
@@ -100,16 +64,6 @@ def make_executor(tmp_path: pathlib.Path, jp_asyncio_loop: Any) -> Any:
     yield make
     for executor in made:
         jp_asyncio_loop.run_until_complete(executor.stop())
-
-
-def task(tmp_path: pathlib.Path, job_id: str, function: str, cores: int = 1, **kwargs: Any) -> Task:
-    return Task(
-        job_id=job_id,
-        process="function",
-        spec={"target": f"jobserver_test_scripts:{function}"},
-        kwargs=kwargs,
-        cores=cores,
-    )
 
 
 async def test_tasks_start_in_order_and_never_oversubscribe_cores(

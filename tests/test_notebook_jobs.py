@@ -15,8 +15,7 @@ from typing import Any
 
 import psutil
 import pytest
-from helpers import FILE_SCRIPTS, FILESCRIPTS, TEST_SCRIPTS, TESTS, Api
-from test_processes import first_event
+from helpers import FILE_SCRIPTS, FILESCRIPTS, TEST_SCRIPTS, TESTS, Api, first_event
 
 NOTEBOOKS = TESTS / "notebook_scripts"
 CONFIG = {

@@ -168,6 +168,19 @@ class Executor(LoggingConfigurable):
         """Describe function scripts (``name -> "module:function"``) in a worker."""
         raise NotImplementedError
 
+    def connections(self) -> int:
+        """How many times where the tasks run became usable (a remote cluster reached,
+        with a worker); one that is always there: 0, and it never changes."""
+        return 0
+
+    async def reconnected(self, seen: int) -> int:
+        """Wait until :meth:`connections` is over ``seen`` (a remote cluster reached at
+        last, back after it went away, or with workers again), and return it; one that is
+        always there never returns. The server describes the scripts again then."""
+        while self.connections() <= seen:
+            await asyncio.Event().wait()  # nothing ever sets it
+        return self.connections()
+
     def preload(self, modules: list[str]) -> None:
         """Modules to import ahead of the first job, where the executor keeps warm
         workers (a hint: an executor without them ignores it)."""

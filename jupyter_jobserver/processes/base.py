@@ -45,6 +45,11 @@ class Process:
         """What a worker needs to run ``script`` (never shown to clients)."""
         return {}
 
+    def portable(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """``spec`` carrying as content what it names by a path of the server's, for an
+        executor that shares no disk with the server (called off the event loop)."""
+        return spec
+
     # --- in a worker --------------------------------------------------------------------
 
     def provenance(self, task: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:

@@ -26,11 +26,16 @@ value of the variable ``result`` at the end (another name with
 ``metadata.jobserver.result``), or ``None`` when there is none. The executed notebook,
 with every output, is kept as the job file ``<name>.ipynb``, failed or not. Cancel and
 timeout end the worker's process tree, the kernel and what it started with it.
+
+On an executor that shares no disk with the server (Dask), the notebook's text travels
+with the task (:meth:`NotebookProcess.portable`), and the executed notebook comes back
+as a job file like any other.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import pathlib
@@ -43,6 +48,8 @@ from .base import Process
 
 #: the cell tag that marks the parameters cell
 PARAMETERS_TAG = "parameters"
+#: the key of a task's spec that carries the notebook's text, when it travels with it
+CONTENT = "content"
 #: the variable that holds the path of the job's data, in the injected cell
 DATA_VARIABLE = "data_path"
 #: JSON Schema type of a literal default
@@ -213,8 +220,18 @@ class NotebookProcess(Process):
     def spec(self, script: Any) -> dict[str, Any]:
         return dict(script.file or {})
 
+    def portable(self, spec: dict[str, Any]) -> dict[str, Any]:
+        with open(spec["notebook"], "rb") as f:
+            return {**spec, CONTENT: f.read().decode("utf-8")}
+
     def provenance(self, task: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
         spec = task["spec"]
+        if CONTENT in spec:  # the notebook came with the task: this is what runs
+            return {
+                "version": spec.get("version"),
+                "code_sha256": hashlib.sha256(spec[CONTENT].encode("utf-8")).hexdigest(),
+                "kernel": spec.get("kernel"),
+            }
         stat = os.stat(spec["notebook"])
         key = f"{spec['notebook']}:{stat.st_mtime_ns}:{stat.st_size}"
         if key not in cache:

@@ -53,7 +53,10 @@ def run_notebook(spec: dict[str, Any], values: dict[str, Any], job_dir: str) -> 
                     write(*shown)
             return out
 
-    notebook = nbformat.read(spec["notebook"], as_version=4)
+    if "content" in spec:  # sent with the task: the server's path may not exist here
+        notebook = nbformat.reads(spec["content"], as_version=4)
+    else:
+        notebook = nbformat.read(spec["notebook"], as_version=4)
     position = spec.get("parameters_cell")
     position = -1 if position is None else int(position)
     if values:

@@ -9,12 +9,18 @@ strictly in the order tasks were submitted, and hands a task to Dask once it fit
 On the worker (:mod:`.remote`) the job runs in a warm child process the Dask task
 holds; what the job prints and reports comes back on a Dask event topic while it runs,
 and goes into the :class:`~jupyter_jobserver.jobs.logs.JobLogs` the executor was
-started with. Nothing assumes a shared disk: a datafile reaches the worker as content.
+started with. Nothing assumes a shared disk: a datafile reaches the worker as content,
+and the files a job leaves in its folder come back in the Dask task's result (held in
+memory once on the worker and once here, so ``JobPolicy.max_files_size`` bounds what
+one job costs) and go into the :class:`~jupyter_jobserver.jobs.files.JobFiles` before
+the job is reported finished.
 
 Faults: a worker that leaves the cluster fails the jobs it ran with a reason naming it
 (the scheduler's ``remove-worker`` event says which); a scheduler that goes away fails
 the jobs it ran, new submissions are refused with a reason (the REST API answers 503)
-while the queued ones wait, and the executor connects again by itself.
+while the queued ones wait, and the executor connects again by itself. Each time the
+cluster becomes usable (reached, with a worker) :meth:`DaskExecutor.reconnected` lets
+the server describe the scripts again.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 
 from traitlets import Dict, Float, Int, Unicode
 
+from ...processes import Process, get_process
 from ...serialize import DeferredJSON
 from ...vocabulary import error_record
 from ..base import Executor, Outcome, Task
@@ -143,6 +150,10 @@ class DaskExecutor(Executor):
         self._dashboard: str | None = None
         self._gone: str | None = "the executor has not started"
         self._connected = asyncio.Event()
+        self._connections = 0
+        self._usable = False
+        #: set (and replaced) at each new connection
+        self._connecting = asyncio.Event()
         self._queue: collections.deque[Task] = collections.deque()
         self._runs: dict[str, _Run] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -202,6 +213,13 @@ class DaskExecutor(Executor):
             "cluster": described,
         }
 
+    async def stage(self, task: Task) -> None:
+        """What the task names by a path of the server's (a notebook) goes with it as
+        content: the workers need not see the server's disk."""
+        process = get_process(task.process)
+        if type(process).portable is not Process.portable:
+            task.spec = await asyncio.to_thread(process.portable, task.spec)
+
     def submit(self, task: Task) -> None:
         self._queue.append(task)  # while the scheduler is gone, it waits here
         if not self._flush_soon:
@@ -250,6 +268,14 @@ class DaskExecutor(Executor):
                 f"the Dask cluster at {self._address} did not describe the scripts in "
                 f"{self.describe_timeout:g} s (has it any workers?)"
             ) from None
+
+    def connections(self) -> int:
+        return self._connections
+
+    async def reconnected(self, seen: int) -> int:
+        while self._connections <= seen:
+            await self._connecting.wait()
+        return self._connections
 
     def running(self) -> list[str]:
         return [job_id for job_id, run in self._runs.items() if run.started and not run.ending]
@@ -304,6 +330,7 @@ class DaskExecutor(Executor):
         await self._look(client)
         self._gone = None
         self._connected.set()
+        self._check_usable()
         self.log.info("jobserver: connected to the Dask scheduler at %s", self._address)
         self._dispatch()
 
@@ -312,6 +339,16 @@ class DaskExecutor(Executor):
         identity = await asyncio.wait_for(client.scheduler.identity(), self.connect_timeout)
         self._identity = dict(identity)
         self._dashboard = clusters.dashboard_link(self._identity, self._address)
+
+    def _check_usable(self) -> None:
+        """Count the times the cluster became usable (connected, with a worker): each is
+        a reason to describe the scripts again (see :meth:`reconnected`)."""
+        usable = self._gone is None and bool(self._identity.get("workers"))
+        if usable and not self._usable:
+            self._connections += 1
+            connecting, self._connecting = self._connecting, asyncio.Event()
+            connecting.set()
+        self._usable = usable
 
     async def _supervise(self) -> None:
         """Watch the connection; when the scheduler is gone, fail what it ran and connect
@@ -324,6 +361,7 @@ class DaskExecutor(Executor):
                     if client.status != "running":
                         raise ConnectionError("the connection to the scheduler closed")
                     await self._look(client)
+                    self._check_usable()
                     self._dispatch()  # the cluster may have grown
                     continue
                 except (OSError, asyncio.TimeoutError) as exc:
@@ -340,6 +378,7 @@ class DaskExecutor(Executor):
             self.log.warning("jobserver: %s; connecting again", reason)
         self._gone = f"{reason}; the job server connects again by itself, try again in a moment"
         self._connected.clear()
+        self._usable = False
         client, self._client = self._client, None
         for run in list(self._runs.values()):
             if run.ending is None:
@@ -404,7 +443,7 @@ class DaskExecutor(Executor):
         try:
             # the ending of a task whose record came as an event is all that is needed:
             # only a large result is fetched from the worker
-            await run.future._state.wait()  # what distributed.wait waits for
+            await self._ended(run.future)
             if self._runs.get(run.task.job_id) is not run:
                 return  # its record came already
             done = await run.future
@@ -433,6 +472,21 @@ class DaskExecutor(Executor):
         if not self._stopping:
             self._finish(run, done)
 
+    def _ended(self, future: Any) -> asyncio.Future[None]:
+        """Done once the Dask task has ended, however (``distributed.wait`` would need
+        the default client, which this one is not; ``Future.add_done_callback`` calls
+        back in a thread of Dask's, so the end is handed to the loop)."""
+        assert self._loop is not None
+        loop = self._loop
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def settle() -> None:
+            if not ended.done():
+                ended.set_result(None)
+
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(settle))
+        return ended
+
     def _finish(self, run: _Run, done: dict[str, Any] | None) -> None:
         job_id = run.task.job_id
         if self._runs.get(job_id) is not run:
@@ -440,16 +494,40 @@ class DaskExecutor(Executor):
         del self._runs[job_id]
         if done is None and run.ending is None:
             run.ending = _failure("DaskError", "the job's record never came back from Dask")
+        contents = (done or {}).pop(remote.FILES, None)
         outcome = run.ending or _outcome(done or {})
         if run.future is not None:
             with contextlib.suppress(Exception):  # its client may be gone with the scheduler
                 run.future.release()
+        if contents and run.ending is None:
+            # after the job's output (one writer thread), and before it is reported
+            assert self._loop is not None
+            run.appended = self._loop.run_in_executor(
+                self._writer, self._put_files, job_id, contents, outcome
+            )
         appended = run.appended
         if appended is None or appended.done():
             self._report(job_id, outcome)
         else:  # reported once the job's output is written
             appended.add_done_callback(lambda _: self._report(job_id, outcome))
         self._dispatch()
+
+    def _put_files(self, job_id: str, contents: dict[str, bytes], outcome: Outcome) -> None:
+        """Copy the files the job left on its worker into the job files (in the writer
+        thread); one that cannot be kept is left out of the list, and the outcome says
+        why."""
+        kept: set[str] = set()
+        for path, data in contents.items():
+            try:
+                if self.files is None:
+                    raise RuntimeError("the executor was started without job files")
+                self.files.put(job_id, path, data)
+                kept.add(path)
+            except Exception as exc:
+                self.log.warning("jobserver: job %s: file %r not kept: %s", job_id, path, exc)
+                outcome.provenance["files_error"] = f"{path}: {_reason(exc)}"
+        listed = outcome.provenance.get("files") or []
+        outcome.provenance["files"] = [f for f in listed if f["path"] in kept]
 
     def _report(self, job_id: str, outcome: Outcome) -> None:
         if self.listener is not None and not self._stopping:

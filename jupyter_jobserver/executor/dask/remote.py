@@ -11,7 +11,10 @@ While the job runs, the task publishes what the server needs on a Dask event top
 (``Worker.log_event``): ``started`` (the worker's address and the child's PID),
 ``progress`` and ``output`` (the bytes the job added to its stdout and stderr since the
 last look, every :data:`OUTPUT_INTERVAL` seconds). The job's folder is a temporary one
-on the worker; nothing of the server's disk is assumed.
+on the worker; nothing of the server's disk is assumed. The files the job left there
+(its ``provenance.files``, already within the per-job size cap) travel back in the Dask
+task's result, read whole once the job has ended (:func:`file_contents`), before the
+folder goes.
 
 Imported on the workers only: the standard library, ``distributed`` and the runtime.
 """
@@ -51,6 +54,8 @@ DONE = "done"
 #: a job's record up to this size goes to the server as an event; a larger one is the
 #: Dask task's result, which the server fetches from the worker
 EVENT_RECORD_LIMIT = 64 << 10
+#: the key of a job's record that carries the contents of the files it left
+FILES = "file_contents"
 
 _STREAMS = ("stdout", "stderr")
 
@@ -214,7 +219,7 @@ def run_job(task: dict[str, Any], topic: str, env: dict[str, str]) -> dict[str, 
                     child.close()  # it ends itself: threads the job left run in it
                 else:
                     _give_back(child)
-                return _finish(message, address, topic)
+                return _finish(message, address, topic, job_dir)
             else:
                 tail.send()
             if deadline is not None and time.monotonic() >= deadline:
@@ -251,9 +256,10 @@ def _remove_forever() -> None:
         shutil.rmtree(_to_remove.get(), ignore_errors=True)
 
 
-def _finish(done: dict[str, Any], address: str, topic: str) -> dict[str, Any] | None:
+def _finish(done: dict[str, Any], address: str, topic: str, job_dir: str) -> dict[str, Any] | None:
     """The job's record for the server: as an event when it is small (it arrives in
-    order with the job's output, and costs no fetch), else as the task's result."""
+    order with the job's output, and costs no fetch), else as the task's result; a job
+    that left files always comes as the result, carrying them."""
     path = done.pop("result_file", None)
     if path:
         with open(path, encoding="utf-8") as f:
@@ -267,6 +273,14 @@ def _finish(done: dict[str, Any], address: str, topic: str) -> dict[str, Any] | 
             "be installed there too)"
         )
     done["worker"] = address
+    files = (done.get("provenance") or {}).get("files") or []
+    if files:
+        try:
+            done[FILES] = file_contents(job_dir, files)
+        except OSError as exc:  # the job's outcome stands; its files are not there
+            done["provenance"]["files_error"] = f"{type(exc).__name__}: {exc}"
+            done["provenance"]["files"] = []
+        return done
     if len(done.get("result") or "") <= EVENT_RECORD_LIMIT:
         try:
             _publish(topic, {"kind": DONE, "job_id": done["job_id"], "done": done})
@@ -274,6 +288,15 @@ def _finish(done: dict[str, Any], address: str, topic: str) -> dict[str, Any] | 
             return done
         return None
     return done
+
+
+def file_contents(job_dir: str, files: list[dict[str, Any]]) -> dict[str, bytes]:
+    """``path -> bytes`` of the files a job left (the list the runtime made of them)."""
+    contents = {}
+    for entry in files:
+        with open(os.path.join(job_dir, *entry["path"].split("/")), "rb") as f:
+            contents[entry["path"]] = f.read()
+    return contents
 
 
 def kill_job(job_id: str) -> int | None:
