@@ -260,12 +260,12 @@ class StoreCopy(LoggingConfigurable):
             wrote = True
         for entry in (job.get("provenance") or {}).get("files") or ():
             path = entry["path"]
-            size = _file_size(source.files, job_id, path)
-            if size is None or _file_size(target.files, job_id, path) == size:
+            length = _file_size(source.files, job_id, path)
+            if length is None or _file_size(target.files, job_id, path) == length:
                 continue
             target.clear(job_id, *path.split("/"))
             target.files.put(job_id, path, b"")  # an empty file is a file too
-            for start in range(0, size, FILE_CHUNK):
+            for start in range(0, length, FILE_CHUNK):
                 target.files.put(job_id, path, source.files.read(job_id, path, start, FILE_CHUNK))
             wrote = True
         if wrote:
