@@ -14,6 +14,10 @@ import pytest
 from helpers import FILE_SCRIPTS, FILESCRIPTS, TEST_SCRIPTS, TESTS, Api
 from test_multiuser import UsersByToken
 
+#: every test runs on the SQLite store and on the MongoDB store (see conftest.py), where
+#: a finished job's files are also copied into MongoDB
+EVERY_STORE = True
+
 from jupyter_jobserver.runtime.checksums import sha256_file
 
 SCRIPTS = {
