@@ -14,11 +14,11 @@ import pytest
 from helpers import FILE_SCRIPTS, FILESCRIPTS, TEST_SCRIPTS, TESTS, Api
 from test_multiuser import UsersByToken
 
+from jupyter_jobserver.runtime.checksums import sha256_file
+
 #: every test runs on the SQLite store and on the MongoDB store (see conftest.py), where
 #: a finished job's files are also copied into MongoDB
 EVERY_STORE = True
-
-from jupyter_jobserver.runtime.checksums import sha256_file
 
 SCRIPTS = {
     **TEST_SCRIPTS,
