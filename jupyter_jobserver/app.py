@@ -263,6 +263,9 @@ class JobServerApp(ExtensionApp):
             self.jobs.lifecycle.transitions.add(self._publish)
             if self._publish_files is not None:
                 self.jobs.lifecycle.transitions.add(self._publish_files)
+            from .jobs.admission import ReleaseSlots
+
+            self.jobs.lifecycle.transitions.add(ReleaseSlots(self.store, self.log))
             self.leases = Leases(self._publish.logs.store, self.jobs.lifecycle, parent=self)
             self.jobs.lifecycle.transitions.add(self.leases)
             self.jobs.lifecycle.held_elsewhere = self.leases.held_elsewhere

@@ -306,3 +306,52 @@ def _follow_elsewhere(
                 if len(seen) == 1:  # the follower listens: let the job through
                     threading.Thread(target=lambda: gate.write_text("go\n")).start()
     return seen
+
+
+def test_the_active_job_limit_holds_across_servers_sharing_the_store(
+    tmp_path: pathlib.Path,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    database = mongo.new_database()
+
+    def config(name: str) -> dict[str, Any]:
+        return jobserver_config(
+            tmp_path / name,
+            JobServerApp={"db_url": mongo.uri()},
+            MongoStore={"database": database},
+            JobPolicy={"max_active_jobs_per_user": 5},
+        )
+
+    servers = [
+        ServerProcess(tmp_path / name, config(name), python_path=[str(TESTS)]).start()
+        for name in ("a", "b")
+    ]
+    try:
+        body = {"script": "sleepy", "kwargs": {"seconds": 300}, "run": True}
+        with ThreadPoolExecutor(50) as pool:  # 50 submissions at once, half to each server
+            answers = list(
+                pool.map(lambda i: servers[i % 2].request("POST", "jobs", body), range(50))
+            )
+        accepted = [answer for code, answer in answers if code == 201]
+        refused = [answer for code, answer in answers if code == 429]
+        assert len(accepted) == 5, [code for code, _ in answers]
+        assert len(refused) == 45
+        assert "JobPolicy.max_active_jobs_per_user" in refused[0]["message"]
+        listed = servers[0].call("GET", "jobs?limit=100")
+        assert sorted(j["id"] for j in listed["jobs"]) == sorted(j["id"] for j in accepted)
+        # once one ends (cancelled through either server), another may start, on either
+        first = accepted[0]["id"]
+        owner = next(s for s in servers if s.request("POST", f"jobs/{first}/cancel")[0] == 202)
+        assert owner.call("GET", f"jobs/{first}?wait=60")["status"] == "cancelled"
+        code, again = servers[1].request("POST", "jobs", body)
+        assert code == 201, again
+        assert servers[0].request("POST", "jobs", body)[0] == 429
+        for job in [*accepted, again]:
+            for server in servers:
+                if server.request("POST", f"jobs/{job['id']}/cancel")[0] == 202:
+                    break
+    finally:
+        for server in servers:
+            server.stop()
+        mongo.drop(database)

@@ -27,6 +27,7 @@ import pymongo.errors
 from traitlets import Bool, Float, Unicode
 
 from ..serialize import DeferredJSON, RawJSON
+from ..vocabulary import ACTIVE, FINISHED
 from .base import Store
 from .fields import DATA, IDEMPOTENCY_KEYS, JOBS, SWEEPS, Entity
 from .query import Condition, Logical, Node, Not
@@ -35,6 +36,12 @@ from .query import Condition, Logical, Node, Not
 JOB_NATIVE = frozenset(JOBS.query_kinds)
 DATA_NATIVE = frozenset(DATA.query_kinds) | {"description", "sha256"}
 SWEEP_NATIVE = frozenset(SWEEPS.query_kinds) | {"cancelled"}
+
+#: the collection of active-job slots (:meth:`MongoStore.admit_active`)
+ACTIVE_SLOTS = "active_slots"
+#: seconds after which a slot whose job is neither queued nor running (or has no record)
+#: is taken for the leftover of a submission that failed half-way
+SLOT_GRACE = 60.0
 
 #: a filter that matches nothing (``$in`` of no values)
 NOTHING: dict[str, Any] = {"_id": {"$in": []}}
@@ -404,6 +411,54 @@ class MongoStore(Store):
         with self.guard():
             self._keys.delete_one({"owner": owner, "key": key, "target": target})
 
+    # --- active-job admission ---------------------------------------------------------
+
+    def admit_active(self, owner: str, job_id: str, limit: int, now: str) -> bool:
+        """Take one of ``owner``'s ``limit`` numbered slots (documents whose ``_id`` is
+        owner and number): inserting a slot that exists fails on the server, so two
+        servers can never take the same one. When every slot is taken, the slots of jobs
+        that have finished (or, after :data:`SLOT_GRACE`, never got a record) are freed
+        and the slots tried once more: a server that died holding slots costs nothing."""
+        slots = self.collection(ACTIVE_SLOTS)
+        with self.guard():
+            for attempt in range(2):
+                for n in range(limit):
+                    try:
+                        slots.insert_one(
+                            {"_id": f"{owner}\0{n}", "owner": owner, "job": job_id, "since": now}
+                        )
+                    except pymongo.errors.DuplicateKeyError:
+                        continue
+                    return True
+                if attempt == 0 and not self._free_stale_slots(owner, now):
+                    return False
+        return False
+
+    def _free_stale_slots(self, owner: str, now: str) -> int:
+        slots = self.collection(ACTIVE_SLOTS)
+        held = list(slots.find({"owner": owner}, {"job": 1, "since": 1}))
+        jobs = {
+            doc["_id"]: doc["status"]
+            for doc in self._jobs.find({"_id": {"$in": [s["job"] for s in held]}}, {"status": 1})
+        }
+        freed = 0
+        for slot in held:
+            status = jobs.get(slot["job"])
+            stale = status in FINISHED or (
+                status not in ACTIVE and _seconds_between(slot["since"], now) > SLOT_GRACE
+            )
+            if stale:
+                freed += slots.delete_one({"_id": slot["_id"], "job": slot["job"]}).deleted_count
+        return freed
+
+    def release_active(self, job_ids: Iterable[str]) -> None:
+        ids = list(job_ids)
+        with self.guard():
+            for start in range(0, len(ids), 500):
+                self.collection(ACTIVE_SLOTS).delete_many(
+                    {"job": {"$in": ids[start : start + 500]}}
+                )
+
     # --- data documents -------------------------------------------------------------
 
     def insert_data(self, document: dict[str, Any]) -> None:
@@ -497,6 +552,16 @@ def index_keys(entity: Entity) -> list[list[tuple[str, int]]]:
     """The index behind every filter and sort of ``entity``'s field table (``tags`` is a
     multikey index on the array)."""
     return [[(_name(column), 1) for column in columns] for columns in entity.indexes]
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    """Seconds from one job time (fixed-width UTC ISO text) to another."""
+    from datetime import datetime
+
+    def parse(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    return (parse(later) - parse(earlier)).total_seconds()
 
 
 def _first_line(exc: BaseException) -> str:
