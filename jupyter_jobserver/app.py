@@ -85,6 +85,13 @@ class JobServerApp(ExtensionApp):
     extension_url = f"/{API_PREFIX}/scripts"
     load_other_extensions = True
 
+    subcommands = {
+        "copy": (
+            "jupyter_jobserver.copy_command.CopyApp",
+            "Copy jobs, data documents, sweeps, output and files from one store to another.",
+        ),
+    }
+
     classes = [
         ScriptRegistry,
         DataFiles,
@@ -221,6 +228,14 @@ class JobServerApp(ExtensionApp):
             self.logs = MongoJobLogs(parent=self, root=self.jobs_dir, store=self.store)
             self._publish = PublishOutput(self.logs)
         self.files = self.files_class(parent=self, root=self.jobs_dir)
+        self._publish_files: Any = None
+        if self._publish is not None and self.files_class is FolderJobFiles:
+            # and the files jobs write, for the same reason
+            from .jobs.mongo_files import MongoJobFiles
+            from .jobs.mongo_logs import PublishOutput as PublishFiles
+
+            self.files = MongoJobFiles(parent=self, root=self.jobs_dir, store=self.store)
+            self._publish_files = PublishFiles(self.files)
         self.registry = ScriptRegistry(parent=self)
         self.executor = self.executor_class(parent=self, log=self.log)
         self.executor.preload(self.registry.modules())
@@ -246,6 +261,11 @@ class JobServerApp(ExtensionApp):
             from .jobs.store_follower import StoreFollower
 
             self.jobs.lifecycle.transitions.add(self._publish)
+            if self._publish_files is not None:
+                self.jobs.lifecycle.transitions.add(self._publish_files)
+            from .jobs.admission import ReleaseSlots
+
+            self.jobs.lifecycle.transitions.add(ReleaseSlots(self.store, self.log))
             self.leases = Leases(self._publish.logs.store, self.jobs.lifecycle, parent=self)
             self.jobs.lifecycle.transitions.add(self.leases)
             self.jobs.lifecycle.held_elsewhere = self.leases.held_elsewhere
@@ -290,6 +310,8 @@ class JobServerApp(ExtensionApp):
         await asyncio.to_thread(self.store.open)  # the store's lock first: then it is ours
         if self._publish is not None:
             await asyncio.to_thread(self._publish.logs.create_indexes)
+        if self._publish_files is not None:
+            await asyncio.to_thread(self._publish_files.logs.create_indexes)
         removed = await asyncio.to_thread(self.datafiles.remove_stale_uploads)
         if removed:
             self.log.info("jobserver: removed %d upload(s) cut off by a crash", removed)
@@ -348,6 +370,8 @@ class JobServerApp(ExtensionApp):
         await self.jobs.stop()
         if self._publish is not None:
             await self._publish.drain()
+        if self._publish_files is not None:
+            await self._publish_files.drain()
         if self.leases is not None:
             await self.follower.stop()
             await self.leases.stop()

@@ -15,6 +15,10 @@ from helpers import FILE_SCRIPTS, FILESCRIPTS, TEST_SCRIPTS, TESTS, Api, UsersBy
 
 from jupyter_jobserver.runtime.checksums import sha256_file
 
+#: every test runs on the SQLite store and on the MongoDB store (see conftest.py), where
+#: a finished job's files are also copied into MongoDB
+EVERY_STORE = True
+
 SCRIPTS = {
     **TEST_SCRIPTS,
     **FILE_SCRIPTS,

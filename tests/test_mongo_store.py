@@ -11,7 +11,7 @@ from typing import Any
 import mongo
 import pymongo
 import pytest
-from helpers import TESTS, Api, jobserver_config
+from helpers import FILE_SCRIPTS, TEST_SCRIPTS, TESTS, Api, jobserver_config
 
 from jupyter_jobserver.testing import ServerProcess, free_port
 
@@ -116,6 +116,67 @@ def test_records_and_output_outlive_the_server_that_ran_the_jobs(tmp_path: pathl
         with pymongo.MongoClient(mongo.uri()) as client:  # its output went with it
             assert client[database].job_output.count_documents({"job": big["id"]}) == 0
             assert client[database].job_output.count_documents({"job": echo["id"]}) == 2
+    finally:
+        mongo.drop(database)
+
+
+def _bytes(server: ServerProcess, path: str) -> bytes:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{server.base}/jobserver/api/{path}", headers={"Authorization": f"token {server.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return bytes(response.read())
+
+
+def test_job_files_outlive_the_server_that_ran_the_job_and_go_with_it(
+    tmp_path: pathlib.Path,
+) -> None:
+    import hashlib
+    import shutil
+
+    database = mongo.new_database()
+    scripts = {**TEST_SCRIPTS, **FILE_SCRIPTS, "write_files": "jobfiles_scripts:write_files"}
+
+    def config(name: str) -> dict[str, Any]:
+        return jobserver_config(
+            tmp_path / name,
+            JobServerApp={"db_url": mongo.uri(), "scripts": scripts},
+            MongoStore={"database": database},
+        )
+
+    size = 600_000  # three chunks and a part
+    with ServerProcess(tmp_path / "a", config("a"), python_path=[str(TESTS)]) as first:
+        job = first.call(
+            "POST", "jobs?wait=60", {"script": "write_files", "kwargs": {"size": size}, "run": True}
+        )
+        assert job["status"] == "succeeded", job
+        made = first.call("GET", f"jobs/{job['id']}/files")["files"]
+    shutil.rmtree(tmp_path / "a")  # that server and the job's folder are gone
+    try:
+        with ServerProcess(tmp_path / "b", config("b"), python_path=[str(TESTS)]) as second:
+            listed = second.call("GET", f"jobs/{job['id']}/files")["files"]
+            assert listed == made
+            assert [f["path"] for f in listed] == [
+                "big.bin",
+                "plot.png",
+                "sub/deeper/notes.txt",
+                "table.csv",
+            ]
+            for entry in listed:
+                body = _bytes(second, f"jobs/{job['id']}/files/{entry['path']}")
+                assert len(body) == entry["size"]
+                assert hashlib.sha256(body).hexdigest() == entry["sha256"]
+            assert _bytes(second, f"jobs/{job['id']}/files/table.csv") == b"name,value\nhello,1\n"
+            assert _bytes(second, f"jobs/{job['id']}/files/big.bin") == b"\0" * size
+            missing, _ = second.request("GET", f"jobs/{job['id']}/files/escape")
+            assert missing == 404
+            second.call("DELETE", f"jobs/{job['id']}")
+            gone, _ = second.request("GET", f"jobs/{job['id']}/files/table.csv")
+            assert gone == 404
+        with pymongo.MongoClient(mongo.uri()) as client:  # its files went with it
+            assert client[database].job_files.count_documents({"job": job["id"]}) == 0
     finally:
         mongo.drop(database)
 
@@ -245,3 +306,52 @@ def _follow_elsewhere(
                 if len(seen) == 1:  # the follower listens: let the job through
                     threading.Thread(target=lambda: gate.write_text("go\n")).start()
     return seen
+
+
+def test_the_active_job_limit_holds_across_servers_sharing_the_store(
+    tmp_path: pathlib.Path,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    database = mongo.new_database()
+
+    def config(name: str) -> dict[str, Any]:
+        return jobserver_config(
+            tmp_path / name,
+            JobServerApp={"db_url": mongo.uri()},
+            MongoStore={"database": database},
+            JobPolicy={"max_active_jobs_per_user": 5},
+        )
+
+    servers = [
+        ServerProcess(tmp_path / name, config(name), python_path=[str(TESTS)]).start()
+        for name in ("a", "b")
+    ]
+    try:
+        body = {"script": "sleepy", "kwargs": {"seconds": 300}, "run": True}
+        with ThreadPoolExecutor(50) as pool:  # 50 submissions at once, half to each server
+            answers = list(
+                pool.map(lambda i: servers[i % 2].request("POST", "jobs", body), range(50))
+            )
+        accepted = [answer for code, answer in answers if code == 201]
+        refused = [answer for code, answer in answers if code == 429]
+        assert len(accepted) == 5, [code for code, _ in answers]
+        assert len(refused) == 45
+        assert "JobPolicy.max_active_jobs_per_user" in refused[0]["message"]
+        listed = servers[0].call("GET", "jobs?limit=100")
+        assert sorted(j["id"] for j in listed["jobs"]) == sorted(j["id"] for j in accepted)
+        # once one ends (cancelled through either server), another may start, on either
+        first = accepted[0]["id"]
+        owner = next(s for s in servers if s.request("POST", f"jobs/{first}/cancel")[0] == 202)
+        assert owner.call("GET", f"jobs/{first}?wait=60")["status"] == "cancelled"
+        code, again = servers[1].request("POST", "jobs", body)
+        assert code == 201, again
+        assert servers[0].request("POST", "jobs", body)[0] == 429
+        for job in [*accepted, again]:
+            for server in servers:
+                if server.request("POST", f"jobs/{job['id']}/cancel")[0] == 202:
+                    break
+    finally:
+        for server in servers:
+            server.stop()
+        mongo.drop(database)

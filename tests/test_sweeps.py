@@ -14,6 +14,9 @@ import pytest
 from helpers import Api, UsersByToken, parse_sse
 from test_multiuser import USERS
 
+#: every test runs on the SQLite store and on the MongoDB store (see conftest.py)
+EVERY_STORE = True
+
 
 async def sweep_events(api: Api, sweep_id: str) -> list[tuple[str, Any]]:
     """The sweep's whole event stream (it ends once every job of the sweep has)."""

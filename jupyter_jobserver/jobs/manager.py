@@ -185,14 +185,35 @@ class JobManager(LoggingConfigurable):
         job["queued"] = now
         with self.events.subscribe(job["id"]) as subscription:
             async with self.counted(user):
-                # no await between the check and enqueue's reservation: the limit holds
-                self.policy.check_active(user, lifecycle.active_count(user.name))
-                # the record is written before the executor sees it: none runs unrecorded
-                active, _ = await lifecycle.enqueue(job, insert=True)
+                admitted = await self._admit(user, job["id"])
+                try:
+                    # no await between the check and enqueue's reservation: the limit holds
+                    if not admitted:  # else the store counted it, for every server
+                        self.policy.check_active(user, lifecycle.active_count(user.name))
+                    # the record is written before the executor sees it: none runs unrecorded
+                    active, _ = await lifecycle.enqueue(job, insert=True)
+                except BaseException:
+                    if admitted:
+                        await self.store.write(self.store.store.release_active, [job["id"]])
+                    raise
             job = {**active.job, "result": None}
             if not wait:
                 return job
             return await self._until(user, subscription, job, set(FINISHED), wait)
+
+    async def _admit(self, user: User, job_id: str) -> bool:
+        """On a shared store, count the job among its owner's active jobs in the store
+        itself, atomically, so that servers sharing it cannot together outrun the limit
+        (a 429 when it is reached). ``True`` when the job was counted there: then the
+        store's count is the one that holds (this server's own may lag behind a job
+        another server cancelled)."""
+        limit = self.policy.limits(user).max_active_jobs
+        store = self.store.store
+        if not limit or not store.shared:
+            return False
+        if not await self.store.write(store.admit_active, user.name, job_id, limit, utcnow()):
+            self.policy.check_active(user, limit)
+        return True
 
     @contextlib.asynccontextmanager
     async def counted(self, user: User, adding: int = 1) -> AsyncIterator[None]:
@@ -342,15 +363,22 @@ class JobManager(LoggingConfigurable):
             self.policy.check_eval(user)
         lifecycle = self.lifecycle
         self.check_executor()
-        self.policy.check_active(user, lifecycle.active_count(user.name))
-        lifecycle.reserve(user.name, job_id)  # held across the write, so the limit holds
-        changes = {"status": Status.queued.value, "queued": utcnow()}
+        admitted = await self._admit(user, job_id)
+        ok = False
         try:
-            ok = await self.store.write(
-                self.store.store.update_job, job_id, changes, status_in={Status.created.value}
-            )
+            if not admitted:
+                self.policy.check_active(user, lifecycle.active_count(user.name))
+            lifecycle.reserve(user.name, job_id)  # held across the write, so the limit holds
+            changes = {"status": Status.queued.value, "queued": utcnow()}
+            try:
+                ok = await self.store.write(
+                    self.store.store.update_job, job_id, changes, status_in={Status.created.value}
+                )
+            finally:
+                lifecycle.release(user.name, job_id)
         finally:
-            lifecycle.release(user.name, job_id)
+            if admitted and not ok:
+                await self.store.write(self.store.store.release_active, [job_id])
         if not ok:
             raise Conflict("the job was started or cancelled meanwhile")
         job.update(changes)

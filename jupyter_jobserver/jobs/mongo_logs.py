@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from bson.binary import Binary
 from traitlets import Instance
@@ -109,10 +109,19 @@ class MongoJobLogs(FolderJobLogs):
             self._chunks().create_index([("job", 1), ("stream", 1), ("start", 1)])
 
 
-class PublishOutput(TransitionPlugin):
-    """Copies a job's output into MongoDB when the job ends, off the event loop."""
+class Publisher(Protocol):
+    """What copies a finished job's output or files into MongoDB."""
 
-    def __init__(self, logs: MongoJobLogs) -> None:
+    log: Any
+
+    def publish(self, job_id: str) -> int: ...
+
+
+class PublishOutput(TransitionPlugin):
+    """Copies a job's output (or, given :class:`~.mongo_files.MongoJobFiles`, its files)
+    into MongoDB when the job ends, off the event loop."""
+
+    def __init__(self, logs: Publisher) -> None:
         self.logs = logs
         self._pending: set[asyncio.Future[Any]] = set()
 
@@ -135,7 +144,7 @@ class PublishOutput(TransitionPlugin):
             self._pending.discard(future)
             if not future.cancelled() and future.exception() is not None:
                 self.logs.log.warning(
-                    "jobserver: the output of job %s could not be copied to MongoDB: %s",
+                    "jobserver: what job %s left could not be copied to MongoDB: %s",
                     job_id,
                     future.exception(),
                 )

@@ -163,6 +163,17 @@ class Store(LoggingConfigurable):
         """Forget a claim (the request that made it failed), if it is still for ``target``."""
         raise NotImplementedError
 
+    # --- active-job admission -------------------------------------------------------------
+
+    def admit_active(self, owner: str, job_id: str, limit: int, now: str) -> bool:
+        """Count ``job_id`` among ``owner``'s queued or running jobs, atomically across
+        every server sharing the store, unless ``limit`` are counted already (``False``).
+        A store that is not shared admits everything: one server counts its own jobs."""
+        return True
+
+    def release_active(self, job_ids: Iterable[str]) -> None:
+        """Stop counting these jobs (they finished, were deleted, or never got queued)."""
+
     # --- data documents -------------------------------------------------------------------
 
     def insert_data(self, document: dict[str, Any]) -> None:

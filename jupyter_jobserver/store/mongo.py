@@ -27,13 +27,21 @@ import pymongo.errors
 from traitlets import Bool, Float, Unicode
 
 from ..serialize import DeferredJSON, RawJSON
+from ..vocabulary import ACTIVE, FINISHED
 from .base import Store
-from .fields import DATA, JOBS, Entity
+from .fields import DATA, IDEMPOTENCY_KEYS, JOBS, SWEEPS, Entity
 from .query import Condition, Logical, Node, Not
 
 #: job fields kept as native values (filterable, sortable); the others are JSON text
 JOB_NATIVE = frozenset(JOBS.query_kinds)
 DATA_NATIVE = frozenset(DATA.query_kinds) | {"description", "sha256"}
+SWEEP_NATIVE = frozenset(SWEEPS.query_kinds) | {"cancelled"}
+
+#: the collection of active-job slots (:meth:`MongoStore.admit_active`)
+ACTIVE_SLOTS = "active_slots"
+#: seconds after which a slot whose job is neither queued nor running (or has no record)
+#: is taken for the leftover of a submission that failed half-way
+SLOT_GRACE = 60.0
 
 #: a filter that matches nothing (``$in`` of no values)
 NOTHING: dict[str, Any] = {"_id": {"$in": []}}
@@ -110,6 +118,8 @@ class MongoStore(Store):
         self._client: Any = None
         self._jobs: Any = None
         self._data: Any = None
+        self._sweeps: Any = None
+        self._keys: Any = None
         self._db: Any = None
 
     @property
@@ -154,11 +164,19 @@ class MongoStore(Store):
         self._db = db
         self._jobs = self.collection("jobs")
         self._data = self.collection("data")
+        self._sweeps = self.collection(SWEEPS.name)
+        self._keys = self.collection(IDEMPOTENCY_KEYS.name)
         try:
             with self.guard():
-                for collection, entity in ((self._jobs, JOBS), (self._data, DATA)):
+                for collection, entity in (
+                    (self._jobs, JOBS),
+                    (self._data, DATA),
+                    (self._sweeps, SWEEPS),
+                ):
                     for keys in index_keys(entity):
                         collection.create_index(keys)
+                # one claim per owner and key: the index makes a second insert fail
+                self._keys.create_index([("owner", 1), ("key", 1)], unique=True)
         except StoreUnavailable as exc:
             self.close()
             raise RuntimeError(str(exc)) from None
@@ -254,7 +272,9 @@ class MongoStore(Store):
         query = compile_filter(where)
         order = [(_name(field), direction) for field, direction in sort] + [("_id", 1)]
         with self.guard():
-            cursor = collection.find(query, projection).sort(order).skip(offset).limit(limit)
+            cursor = (
+                collection.find(query, projection or None).sort(order).skip(offset).limit(limit)
+            )
             page = [_from_mongo(doc, native) for doc in cursor]
             total = collection.count_documents(query)
         return page, total
@@ -274,6 +294,170 @@ class MongoStore(Store):
                 chunk = ids[start : start + 500]
                 deleted += collection.delete_many({"_id": {"$in": chunk}}).deleted_count
         return deleted
+
+    def insert_jobs(self, jobs: list[dict[str, Any]]) -> None:
+        """One ordered ``insert_many``. MongoDB has no all-or-none write outside a
+        transaction (which a standalone server does not offer), so when a job fails to go
+        in, the jobs before it that did are deleted again before the error is raised:
+        none stays behind, though a reader may glimpse them meanwhile."""
+        if not jobs:
+            return
+        documents = [_to_mongo(job, JOB_NATIVE) for job in jobs]
+        with self.guard():
+            try:
+                self._jobs.insert_many(documents, ordered=True)
+            except pymongo.errors.BulkWriteError as exc:
+                written = int(exc.details.get("nInserted", 0))
+                self._delete(self._jobs, [doc["_id"] for doc in documents[:written]])
+                raise
+
+    def job_summary(self, where: Node | None) -> dict[str, Any]:
+        """One aggregation: a count and the first start and last finish per status."""
+        pipeline = [
+            {"$match": compile_filter(where)},
+            {
+                "$group": {
+                    "_id": "$status",
+                    "n": {"$sum": 1},
+                    "started": {"$min": "$started"},
+                    "finished": {"$max": "$finished"},
+                }
+            },
+        ]
+        with self.guard():
+            rows = list(self._jobs.aggregate(pipeline))
+        starts = [r["started"] for r in rows if r.get("started") is not None]
+        ends = [r["finished"] for r in rows if r.get("finished") is not None]
+        return {
+            "counts": {r["_id"]: int(r["n"]) for r in rows},
+            "started": min(starts) if starts else None,
+            "finished": max(ends) if ends else None,
+        }
+
+    def job_results(self, job_ids: Iterable[str]) -> dict[str, RawJSON]:
+        ids = list(job_ids)
+        found: dict[str, RawJSON] = {}
+        with self.guard():
+            for start in range(0, len(ids), 500):
+                query = {"_id": {"$in": ids[start : start + 500]}, "result": {"$ne": None}}
+                for doc in self._jobs.find(query, {"result": 1}):
+                    found[doc["_id"]] = RawJSON(doc["result"])
+        return found
+
+    # --- sweeps -----------------------------------------------------------------------
+
+    def insert_sweep(self, sweep: dict[str, Any]) -> None:
+        sweep = {**sweep, "public": bool(sweep.get("public"))}
+        with self.guard():
+            self._sweeps.insert_one(_to_mongo(sweep, SWEEP_NATIVE))
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
+        with self.guard():
+            found = self._sweeps.find_one({"_id": sweep_id})
+        return None if found is None else _from_mongo(found, SWEEP_NATIVE)
+
+    def update_sweep(self, sweep_id: str, changes: dict[str, Any]) -> bool:
+        for key in changes:
+            if key not in SWEEPS.names or key == "id":
+                raise ValueError(f"not a sweep field: {key!r}")
+        if "public" in changes:
+            changes = {**changes, "public": bool(changes["public"])}
+        with self.guard():
+            if not changes:
+                return self._sweeps.find_one({"_id": sweep_id}, {"_id": 1}) is not None
+            found = self._sweeps.find_one_and_update(
+                {"_id": sweep_id},
+                {"$set": _to_mongo(changes, SWEEP_NATIVE)},
+                projection={"_id": 1},
+            )
+        return found is not None
+
+    def find_sweeps(
+        self,
+        where: Node | None,
+        sort: list[tuple[str, int]],
+        limit: int,
+        offset: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        return self._find(self._sweeps, SWEEP_NATIVE, {}, where, sort, limit, offset)
+
+    def delete_sweeps(self, sweep_ids: Iterable[str]) -> int:
+        return self._delete(self._sweeps, sweep_ids)
+
+    # --- idempotency keys -------------------------------------------------------------
+
+    def claim_key(
+        self, owner: str, key: str, target: str, fingerprint: str, created: str
+    ) -> dict[str, Any] | None:
+        """Insert the claim; the unique index on (owner, key) turns a second claim into
+        a duplicate-key error, and then the first claim is read. A claim released between
+        the two steps is taken again."""
+        claim = {"target": target, "fingerprint": fingerprint, "created": created}
+        with self.guard():
+            while True:
+                try:
+                    self._keys.insert_one({"owner": owner, "key": key, **claim})
+                except pymongo.errors.DuplicateKeyError:
+                    first = self._keys.find_one(
+                        {"owner": owner, "key": key},
+                        {"_id": 0, "target": 1, "fingerprint": 1, "created": 1},
+                    )
+                    if first is not None:
+                        return dict(first)
+                    continue
+                return None
+
+    def release_key(self, owner: str, key: str, target: str) -> None:
+        with self.guard():
+            self._keys.delete_one({"owner": owner, "key": key, "target": target})
+
+    # --- active-job admission ---------------------------------------------------------
+
+    def admit_active(self, owner: str, job_id: str, limit: int, now: str) -> bool:
+        """Take one of ``owner``'s ``limit`` numbered slots (documents whose ``_id`` is
+        owner and number): inserting a slot that exists fails on the server, so two
+        servers can never take the same one. When every slot is taken, the slots of jobs
+        that have finished (or, after :data:`SLOT_GRACE`, never got a record) are freed
+        and the slots tried once more: a server that died holding slots costs nothing."""
+        slots = self.collection(ACTIVE_SLOTS)
+        with self.guard():
+            for attempt in range(2):
+                for n in range(limit):
+                    try:
+                        slots.insert_one(
+                            {"_id": f"{owner}\0{n}", "owner": owner, "job": job_id, "since": now}
+                        )
+                    except pymongo.errors.DuplicateKeyError:
+                        continue
+                    return True
+                if attempt == 0 and not self._free_stale_slots(owner, now):
+                    return False
+        return False
+
+    def _free_stale_slots(self, owner: str, now: str) -> int:
+        slots = self.collection(ACTIVE_SLOTS)
+        held = list(slots.find({"owner": owner}, {"job": 1, "since": 1}))
+        jobs = {
+            doc["_id"]: doc["status"]
+            for doc in self._jobs.find({"_id": {"$in": [s["job"] for s in held]}}, {"status": 1})
+        }
+        freed = 0
+        for slot in held:
+            status = jobs.get(slot["job"])
+            stale = status in FINISHED or (
+                status not in ACTIVE and _seconds_between(slot["since"], now) > SLOT_GRACE
+            )
+            if stale:
+                freed += slots.delete_one({"_id": slot["_id"], "job": slot["job"]}).deleted_count
+        return freed
+
+    def release_active(self, job_ids: Iterable[str]) -> None:
+        ids = list(job_ids)
+        with self.guard():
+            for start in range(0, len(ids), 500):
+                self.collection(ACTIVE_SLOTS).delete_many(
+                    {"job": {"$in": ids[start : start + 500]}}
+                )
 
     # --- data documents -------------------------------------------------------------
 
@@ -368,6 +552,16 @@ def index_keys(entity: Entity) -> list[list[tuple[str, int]]]:
     """The index behind every filter and sort of ``entity``'s field table (``tags`` is a
     multikey index on the array)."""
     return [[(_name(column), 1) for column in columns] for columns in entity.indexes]
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    """Seconds from one job time (fixed-width UTC ISO text) to another."""
+    from datetime import datetime
+
+    def parse(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    return (parse(later) - parse(earlier)).total_seconds()
 
 
 def _first_line(exc: BaseException) -> str:
