@@ -249,22 +249,8 @@ class JobLifecycle(LoggingConfigurable):
         if insert:
             self.announce(job_id, None, job["status"], job)
         try:
-            problem = self.policy.cannot_run(active.job, self.executor.cores)
-            task: Task | None = None
-            if problem is None:
-                try:
-                    task = await self._task(active)
-                except Exception as exc:
-                    message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-                    problem = error_record("DataUnavailable", message)
-            if problem is None and self._active.get(job_id) is not active:
-                return active, written  # cancelled or deleted while its data was resolved
-            if problem is None:
-                assert task is not None
-                self._waiting.push(owner, task)
+            if await self._queue(active):
                 self._pump()  # it may start, or even end, right here
-            if problem is not None:
-                await self.fail_unstarted(job_id, problem)
         except BaseException:
             # interrupted (the server stops, the request is cancelled): the job is let go
             # of, and its record does not stay queued
@@ -288,22 +274,29 @@ class JobLifecycle(LoggingConfigurable):
             self._by_owner[job["owner"]].add(job_id)
         for job in jobs:
             current = self._active.get(job["id"])
-            if current is None:
-                continue  # cancelled meanwhile
-            active = current
-            problem = self.policy.cannot_run(active.job, self.executor.cores)
-            task: Task | None = None
-            if problem is None:
-                try:
-                    task = await self._task(active)
-                except Exception as exc:
-                    message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-                    problem = error_record("DataUnavailable", message)
-            if problem is not None:
-                await self.fail_unstarted(job["id"], problem)
-            elif task is not None and self._active.get(job["id"]) is active:
-                self._waiting.push(job["owner"], task)
+            if current is not None:  # else cancelled meanwhile
+                await self._queue(current)
         self._pump()
+
+    async def _queue(self, active: ActiveJob) -> bool:
+        """Put an active job in the fair queue once its task is ready; a job that cannot
+        run (too many cores, its data gone) fails without starting. ``False`` when it
+        was not queued (it failed, or was cancelled while its data was resolved)."""
+        job_id = active.job["id"]
+        problem = self.policy.cannot_run(active.job, self.executor.cores)
+        if problem is None:
+            try:
+                task = await self._task(active)
+            except Exception as exc:
+                message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                problem = error_record("DataUnavailable", message)
+        if problem is not None:
+            await self.fail_unstarted(job_id, problem)
+            return False
+        if self._active.get(job_id) is not active:
+            return False  # cancelled or deleted while its data was resolved
+        self._waiting.push(active.owner, task)
+        return True
 
     def withhold(self, job_ids: list[str]) -> None:
         """Make sure none of these jobs starts from now on: take them out of the fair

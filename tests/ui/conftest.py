@@ -180,14 +180,18 @@ class Lab:
         self.page.locator(".lm-Menu-item", has_text=item).first.click()
 
     def start_kernel(self) -> None:
-        """Wait for the open notebook's kernel; choose the default one if JupyterLab asks."""
+        """Wait for the open notebook's kernel; choose the default one if JupyterLab asks.
+        The toolbar names the kernel once one is chosen (an indicator may say idle while
+        there is none yet), and after that JupyterLab asks nothing more."""
         choose = self.page.locator(".jp-Dialog", has_text="Select Kernel")
+        chosen = self.page.locator(".jp-NotebookPanel .jp-Toolbar-kernelName", has_text="Python")
         idle = self.page.locator(
             ".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']"
         )
-        choose.or_(idle).first.wait_for()
+        choose.or_(chosen).first.wait_for()
         if choose.is_visible():
             choose.get_by_role("button", name="Select").click()
+        chosen.wait_for()
         idle.wait_for()
 
     def notification(self, text: str) -> Any:

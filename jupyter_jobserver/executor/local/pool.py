@@ -20,10 +20,12 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
+import psutil
 from traitlets import Dict, Float, Int, List, Unicode, default
 
 from ...runtime import output
@@ -230,7 +232,7 @@ class LocalExecutor(Executor):
             worker.close()  # the lifeline closes: an idle worker ends itself
             with contextlib.suppress(ValueError, OSError):
                 self._loop.remove_reader(worker.conn.fileno())
-        waits = [asyncio.to_thread(_wait, w.proc, 5.0) for w in workers]
+        waits = [asyncio.to_thread(_wait, w.proc, 5.0, w.own_pid) for w in workers]
         await asyncio.gather(*waits)
         root = os.path.dirname(self.logs.folder("-"))
         for worker in workers:  # a worker ended by its lifeline leaves its spare files
@@ -562,12 +564,26 @@ def _death(code: int) -> str:
     return f"exited with code {code}"
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait(proc: subprocess.Popen[bytes], timeout: float, own_pid: int | None = None) -> None:
+    """Wait for a worker's process (its reaper) to end, killing it after ``timeout``;
+    and for the worker itself, which a killed reaper's death signal ends a moment later."""
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
         kill_tree(proc.pid)
         proc.wait()
+    if own_pid is None or own_pid == proc.pid:
+        return
+    # not a child of ours: no wait() to block on, so its state is looked at (a zombie
+    # has ended: whoever adopted it reaps it)
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(psutil.Error):
+        worker = psutil.Process(own_pid)
+        while worker.status() != psutil.STATUS_ZOMBIE:
+            if time.monotonic() > deadline:
+                worker.kill()
+                return
+            time.sleep(0.01)
 
 
 class _ResultFile(DeferredJSON):
