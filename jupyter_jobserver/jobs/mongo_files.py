@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from bson.binary import Binary
 from traitlets import Instance
 
 from ..errors import NotFound
 from ..store.mongo import MongoStore
 from .files import FolderJobFiles, check_path
-from .mongo_logs import CHUNK
+from .mongo_logs import CHUNK, put_chunks
 
 COLLECTION = "job_files"
 
@@ -86,28 +85,13 @@ class MongoJobFiles(FolderJobFiles):
     def copy_in(self, job_id: str, path: str, pieces: Iterable[bytes]) -> int:
         """Keep one file of a job, given as pieces of at most :data:`CHUNK` bytes, in
         place of any copy made before; returns its size."""
-        chunks = self._chunks()
-        size = 0
-        n = 0
         with self.store.guard():
-            for piece in pieces:
-                chunks.replace_one(
-                    {"_id": f"{job_id}:{n:08d}:{path}"},
-                    {
-                        "job": job_id,
-                        "path": path,
-                        "n": n,
-                        "start": size,
-                        "end": size + len(piece),
-                        "data": Binary(piece),
-                    },
-                    upsert=True,
-                )
-                size += len(piece)
-                n += 1
-            # a file cut shorter than a copy made before keeps no tail
-            chunks.delete_many({"job": job_id, "path": path, "n": {"$gte": n}})
-        return size
+            return put_chunks(
+                self._chunks(),
+                {"job": job_id, "path": path},
+                lambda n: f"{job_id}:{n:08d}:{path}",
+                pieces,
+            )
 
     @staticmethod
     def _chunked(full: str) -> Iterable[bytes]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from bson.binary import Binary
@@ -74,26 +74,16 @@ class MongoJobLogs(FolderJobLogs):
             for stream in STREAMS:
                 if not self._local(job_id, stream):
                     continue
+                prefix = f"{job_id}:{stream}:"
+
+                def chunk_id(n: int, prefix: str = prefix) -> str:
+                    return f"{prefix}{n:08d}"
+
                 with open(self._path(job_id, stream), "rb") as f:
-                    n = 0
-                    while piece := f.read(CHUNK):
-                        start = n * CHUNK
-                        chunks.replace_one(
-                            {"_id": f"{job_id}:{stream}:{n:08d}"},
-                            {
-                                "job": job_id,
-                                "stream": stream,
-                                "n": n,
-                                "start": start,
-                                "end": start + len(piece),
-                                "data": Binary(piece),
-                            },
-                            upsert=True,
-                        )
-                        copied += len(piece)
-                        n += 1
-                # a stream that was cut shorter than a copy made before keeps no tail
-                chunks.delete_many({"job": job_id, "stream": stream, "n": {"$gte": n}})
+                    pieces = iter(lambda: f.read(CHUNK), b"")
+                    copied += put_chunks(
+                        chunks, {"job": job_id, "stream": stream}, chunk_id, pieces
+                    )
         return copied
 
     def delete(self, job_ids: Iterable[str]) -> None:
@@ -155,3 +145,23 @@ class PublishOutput(TransitionPlugin):
         """Wait for the copies under way (before the server stops)."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+def put_chunks(
+    chunks: Any, key: dict[str, Any], chunk_id: Callable[[int], str], pieces: Iterable[bytes]
+) -> int:
+    """Keep a job's stream or file in ``chunks`` as numbered pieces (with their byte
+    range), in place of any copy made before, so that copying twice is harmless; a copy
+    cut shorter than an earlier one keeps no tail. Returns the bytes kept."""
+    size = 0
+    n = 0
+    for piece in pieces:
+        chunks.replace_one(
+            {"_id": chunk_id(n)},
+            {**key, "n": n, "start": size, "end": size + len(piece), "data": Binary(piece)},
+            upsert=True,
+        )
+        size += len(piece)
+        n += 1
+    chunks.delete_many({**key, "n": {"$gte": n}})
+    return size
